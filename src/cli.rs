@@ -1,0 +1,47 @@
+//! The command line as plain data (clap derive). Turning it into a validated `Config` and a
+//! studio handle is `main`'s job, a separate step.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes (SPEC §7), named once.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Lint errors, nothing to claim, an unknown id: the command ran and the answer is "no".
+    pub const FAILED: i32 = 1;
+    /// A usage error.
+    pub const USAGE: i32 = 2;
+    /// The studio cannot be used: no config, bad config, lock held, journal corrupt.
+    pub const STUDIO: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "walt",
+    version,
+    about = "Runs a studio of AI agents through plain folders; Walt only routes."
+)]
+pub struct Cli {
+    /// The studio folder (default: the current directory).
+    #[arg(long, global = true, env = "WALT_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a studio: folders, inboxes for walt, human, chip and rex, a commented config.
+    Init {
+        /// Where to create it (default: --root, or the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Check work orders, reports (and walt.toml); print compiler-style diagnostics.
+    Lint {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,6 @@
+//! The one integration test binary: every module drives the real `walt` executable on a
+//! temporary studio, or the library's pure parts with plain values.
+
+mod cli_lint;
+mod common;
+mod parse_rules;
