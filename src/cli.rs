@@ -44,4 +44,28 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the daemon in the foreground until SIGTERM or SIGINT (systemd Type=notify).
+    Daemon,
+    /// Lint a work order, then deliver it atomically to Walt (inbox/walt/new/); print where.
+    Submit {
+        /// The work order (markdown).
+        file: PathBuf,
+        /// Ask for this agent (sets `to:` in the front matter).
+        #[arg(long, value_name = "AGENT")]
+        to: Option<String>,
+    },
+    /// Every open order, the inboxes' depths, and Walt's generation and hot tokens.
+    Status {
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One order's whole history from the journal: each step, who, why, and the state then.
+    Trace {
+        /// The order id (e.g. 0042).
+        id: String,
+        /// The journal records of that order, oldest first, as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }

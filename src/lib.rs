@@ -5,8 +5,23 @@
 
 pub mod cli;
 pub mod config;
+pub mod coord;
+pub mod daemon;
+pub mod desk;
 pub mod diagnostic;
+pub mod intake;
+pub mod journal;
+pub mod keeper;
+pub mod ledger;
 pub mod lint;
+pub mod log;
+pub mod mailbox;
 pub mod order;
 pub mod parse;
+pub mod record;
+pub mod status;
 pub mod studio;
+pub mod submit;
+pub mod tokens;
+pub mod trace;
+pub mod watch;

@@ -40,6 +40,209 @@ fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Init { ref dir } => init(dir.clone().unwrap_or_else(|| root_path(&cli.root))),
         Command::Lint { ref files } => lint_files(&cli.root, files),
+        Command::Daemon => daemon(&cli.root),
+        Command::Submit { ref file, ref to } => submit(&cli.root, file, to.as_deref()),
+        Command::Status { json } => status(&cli.root, json),
+        Command::Trace { ref id, json } => trace(&cli.root, id, json),
+    }
+}
+
+/// Opens the studio root: the one place ambient authority is used for it.
+fn open_root(cli_root: &Option<PathBuf>) -> Result<(PathBuf, Dir), i32> {
+    let path = root_path(cli_root);
+    match Dir::open_ambient_dir(&path, ambient_authority()) {
+        Ok(d) => Ok((path, d)),
+        Err(e) => {
+            eprintln!(
+                "walt: cannot open the studio {}: {e}; create one with `walt init {}` or pass --root",
+                path.display(),
+                path.display()
+            );
+            Err(exit::STUDIO)
+        }
+    }
+}
+
+/// Opens the studio and loads its config, or says why not (exit 3).
+fn open_studio(cli_root: &Option<PathBuf>) -> Result<(PathBuf, Dir, config::Config), i32> {
+    let (path, root) = open_root(cli_root)?;
+    match walt::daemon::load_config(&root) {
+        Ok(cfg) => Ok((path, root, cfg)),
+        Err(e) => {
+            eprintln!("walt: {}: {e}", path.display());
+            Err(exit::STUDIO)
+        }
+    }
+}
+
+fn daemon(cli_root: &Option<PathBuf>) -> i32 {
+    let (path, root) = match open_root(cli_root) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let root_path = std::fs::canonicalize(&path).unwrap_or(path);
+    let opts = walt::daemon::Options {
+        root_path,
+        ..Default::default()
+    };
+    match walt::daemon::run(root, opts) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("walt: {e}");
+            exit::STUDIO
+        }
+    }
+}
+
+fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> i32 {
+    let (path, root, cfg) = match open_studio(cli_root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let name = display(file);
+    let bytes = match read_limited(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("walt: cannot read {name}: {e}");
+            return exit::FAILED;
+        }
+    };
+    let bytes = match to {
+        None => bytes,
+        Some(agent) => match AgentName::new(agent) {
+            Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::order::HUMAN => {
+                walt::submit::set_to(&bytes, &a)
+            }
+            Ok(a) => {
+                eprintln!(
+                    "walt: --to {a}: not an agent of this studio (the agents are {})",
+                    cfg.agent_names()
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("walt: --to: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let agents = cfg.agent_names();
+    let linted = lint::lint(&name, &bytes, Some(&agents));
+    if !linted.diagnostics.is_empty() {
+        eprint!("{}", lint::render(&name, &linted));
+    }
+    if diagnostic::has_errors(&linted.diagnostics) {
+        eprintln!("walt: not submitted: fix the errors above and submit again");
+        return exit::FAILED;
+    }
+    if linted.kind != lint::Kind::Order {
+        eprintln!(
+            "walt: {name} is a {}, not a work order; send reports with `walt report`",
+            linted.kind.as_str()
+        );
+        return exit::USAGE;
+    }
+    let inbox = match walt::desk::open_inbox(&root) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("walt: cannot open {}/inbox: {e}", path.display());
+            return exit::STUDIO;
+        }
+    };
+    match walt::submit::deliver(inbox, &bytes) {
+        Ok(delivered) => {
+            println!("{}", path.join("inbox/walt/new").join(delivered).display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("walt: could not deliver {name}: {e}; nothing was delivered");
+            exit::FAILED
+        }
+    }
+}
+
+fn open_state(root: &Dir, path: &Path) -> Result<Dir, i32> {
+    root.open_dir("state").map_err(|e| {
+        eprintln!(
+            "walt: cannot open {}/state: {e}; is this a studio? (walt init DIR makes one)",
+            path.display()
+        );
+        exit::STUDIO
+    })
+}
+
+fn status(cli_root: &Option<PathBuf>, json: bool) -> i32 {
+    let (path, root, cfg) = match open_studio(cli_root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let state = match open_state(&root, &path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let inbox = match walt::desk::open_inbox(&root) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("walt: cannot open {}/inbox: {e}", path.display());
+            return exit::STUDIO;
+        }
+    };
+    match walt::status::gather(&cfg, &state, inbox, jiff::Timestamp::now()) {
+        Ok(s) => {
+            if json {
+                println!("{}", serde_json::to_string(&s).expect("status serializes"));
+            } else {
+                print!("{}", walt::status::render(&s));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("walt: {e}");
+            exit::STUDIO
+        }
+    }
+}
+
+fn trace(cli_root: &Option<PathBuf>, id: &str, json: bool) -> i32 {
+    let Some(order) = walt::order::OrderId::parse(id) else {
+        eprintln!(
+            "walt: `{}` is not an order id (e.g. 0042)",
+            id.escape_debug()
+        );
+        return exit::USAGE;
+    };
+    let (path, root) = match open_root(cli_root) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let state = match open_state(&root, &path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match walt::trace::records(&state, order) {
+        Ok(records) if records.is_empty() => {
+            eprintln!("walt: no order {order} in this studio's journal; `walt status` lists the open ones");
+            exit::FAILED
+        }
+        Ok(records) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&records).expect("records serialize")
+                );
+            } else {
+                print!("{}", walt::trace::render(order, &records));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("walt: {e}");
+            exit::STUDIO
+        }
     }
 }
 

@@ -7,8 +7,15 @@ use std::fmt;
 
 /// An order id: a number shown with at least four digits (`0001`). Ids are unique in a studio
 /// and never reused; the journal remembers the highest one ever handed out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrderId(pub u64);
+
+/// Written as the string people see (`"0042"`), so `jq 'select(.order == "0042")'` works.
+impl serde::Serialize for OrderId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 impl OrderId {
     /// Reads `0042` (or `42`); at least one digit, nothing else, and not zero.

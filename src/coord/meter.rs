@@ -1,0 +1,328 @@
+//! Walt's token meter (SPEC §4.7): the hot context counted in real tokens, kept as a running sum
+//! updated per entry, and the rules that keep it under the ceiling.
+//!
+//! The hot context is: the role brief, the handoff brief of the current generation (if any),
+//! one line per order in flight, the open rejections, and the message in hand. Each part is
+//! counted once when it enters and subtracted when it leaves; nothing re-encodes the whole.
+
+use std::collections::BTreeMap;
+
+use crate::order::OrderId;
+
+/// Counts tokens. The daemon uses tiktoken (`tokens::Tiktoken`); tests may count anything.
+pub trait Counter {
+    fn count(&self, text: &str) -> u32;
+}
+
+/// The seed's table of bands, by hot tokens.
+pub fn band(hot: u32) -> &'static str {
+    match hot {
+        0..=2000 => "pure routing",
+        2001..=7000 => "mixed routing and light review",
+        7001..=15000 => "drift toward execution",
+        _ => "full executor mode",
+    }
+}
+
+/// What Walt is told about himself at the top of every context.
+pub const ROLE_BRIEF: &str =
+    "You are Walt, the studio's coordinator. You route; you never do the work. \
+For each request: pick the specialist (to:, then the owns rules, then keywords, else a person), \
+write a four-part work order (Objective, Acceptance, Files, Branching) carrying intent, not \
+artifacts, and say why. Check each report against its order; answer a failure by retry (quote the \
+rejection), reassign, or escalate to a person. Never write code, SQL, diffs or files yourself.";
+
+#[derive(Debug, Clone)]
+struct Part {
+    text: String,
+    tokens: u32,
+    finished: bool,
+}
+
+/// What the meter says about taking a message of some size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fits as things are.
+    Take,
+    /// Fits once finished lines are dropped.
+    Rotate { dropped: usize, freed: u32 },
+    /// Fits only in a fresh generation started from a handoff brief.
+    Handoff { dropped: usize },
+    /// Does not fit under the ceiling even in a fresh generation: the request waits.
+    Wait { need: u32, room: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Meter {
+    pub rotate_at: u32,
+    pub ceiling: u32,
+    pub generation: u32,
+    brief: Part,
+    handoff: Option<Part>,
+    /// Orders in flight that the handoff brief lists (compact), carried into this generation.
+    handed: BTreeMap<OrderId, Part>,
+    lines: BTreeMap<OrderId, Part>,
+    rejections: BTreeMap<OrderId, Part>,
+    hot: u32,
+}
+
+impl Meter {
+    pub fn new(rotate_at: u32, ceiling: u32, generation: u32, counter: &dyn Counter) -> Meter {
+        let tokens = counter.count(ROLE_BRIEF);
+        Meter {
+            rotate_at,
+            ceiling,
+            generation: generation.max(1),
+            brief: Part {
+                text: ROLE_BRIEF.to_string(),
+                tokens,
+                finished: false,
+            },
+            handoff: None,
+            handed: BTreeMap::new(),
+            lines: BTreeMap::new(),
+            rejections: BTreeMap::new(),
+            hot: tokens,
+        }
+    }
+
+    /// Hot tokens now (without a message in hand).
+    pub fn hot(&self) -> u32 {
+        self.hot
+    }
+
+    /// The line an order in flight has in the context.
+    pub fn line_text(id: OrderId, agent: &str, state: &str, objective: &str) -> String {
+        format!("- {id} {agent} {state}: {objective}\n")
+    }
+
+    fn compact_text(id: OrderId, agent: &str, state: &str) -> String {
+        format!("- {id} {agent} {state}\n")
+    }
+
+    /// Sets an order's line (adding it, or replacing its text when its state changed).
+    pub fn set_line(&mut self, id: OrderId, text: String, counter: &dyn Counter) {
+        if let Some(old) = self.lines.get(&id) {
+            if old.text == text {
+                return;
+            }
+        }
+        self.remove_line(id);
+        if self.handed.contains_key(&id) {
+            // Already listed compactly by the handoff brief; the full line would count it twice.
+            return;
+        }
+        let tokens = counter.count(&text);
+        self.hot += tokens;
+        self.lines.insert(
+            id,
+            Part {
+                text,
+                tokens,
+                finished: false,
+            },
+        );
+    }
+
+    fn remove_line(&mut self, id: OrderId) {
+        if let Some(p) = self.lines.remove(&id) {
+            self.hot -= p.tokens;
+        }
+    }
+
+    /// An order left flight: its line stays until the next rotation drops it.
+    pub fn finish(&mut self, id: OrderId) {
+        if let Some(p) = self.lines.get_mut(&id) {
+            p.finished = true;
+        }
+        if let Some(p) = self.handed.get_mut(&id) {
+            p.finished = true;
+        }
+        if let Some(p) = self.rejections.get_mut(&id) {
+            p.finished = true;
+        }
+    }
+
+    pub fn set_rejection(&mut self, id: OrderId, text: String, counter: &dyn Counter) {
+        if let Some(p) = self.rejections.remove(&id) {
+            self.hot -= p.tokens;
+        }
+        let tokens = counter.count(&text);
+        self.hot += tokens;
+        self.rejections.insert(
+            id,
+            Part {
+                text,
+                tokens,
+                finished: false,
+            },
+        );
+    }
+
+    pub fn clear_rejection(&mut self, id: OrderId) {
+        if let Some(p) = self.rejections.remove(&id) {
+            self.hot -= p.tokens;
+        }
+    }
+
+    fn finished_tokens(&self) -> (usize, u32) {
+        let mut n = 0;
+        let mut t = 0;
+        for p in self
+            .lines
+            .values()
+            .chain(self.handed.values())
+            .chain(self.rejections.values())
+        {
+            if p.finished {
+                n += 1;
+                t += p.tokens;
+            }
+        }
+        (n, t)
+    }
+
+    /// The ids in flight, as the meter knows them.
+    pub fn in_flight(&self) -> Vec<OrderId> {
+        let mut v: Vec<OrderId> = self
+            .lines
+            .iter()
+            .chain(self.handed.iter())
+            .filter(|(_, p)| !p.finished)
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// What taking a message of `need` tokens would take. Pure: changes nothing.
+    pub fn verdict(&self, need: u32, fresh_size: u32) -> Verdict {
+        if self.hot + need <= self.rotate_at {
+            return Verdict::Take;
+        }
+        let (dropped, freed) = self.finished_tokens();
+        if dropped > 0 && self.hot - freed + need <= self.rotate_at {
+            return Verdict::Rotate { dropped, freed };
+        }
+        let best = fresh_size.min(self.hot - freed);
+        if best + need <= self.ceiling {
+            if fresh_size < self.hot - freed {
+                return Verdict::Handoff { dropped };
+            }
+            return if dropped > 0 {
+                Verdict::Rotate { dropped, freed }
+            } else {
+                Verdict::Take
+            };
+        }
+        Verdict::Wait {
+            need,
+            room: self.ceiling.saturating_sub(best),
+        }
+    }
+
+    /// Drops the finished entries. Returns how many and how many tokens they held.
+    pub fn rotate(&mut self) -> (usize, u32) {
+        let (n, t) = self.finished_tokens();
+        self.lines.retain(|_, p| !p.finished);
+        self.handed.retain(|_, p| !p.finished);
+        self.rejections.retain(|_, p| !p.finished);
+        self.hot -= t;
+        (n, t)
+    }
+
+    /// The handoff brief a fresh generation would start from: exactly the orders in flight
+    /// (`flights`: id, agent, state), compactly, and the open rejections.
+    pub fn handoff_text(&self, flights: &[(OrderId, String, String)]) -> String {
+        let mut out = format!(
+            "# Walt handoff: generation {}\n\nGeneration {} handed over with {} orders in flight.\n\n## In flight\n",
+            self.generation + 1,
+            self.generation,
+            flights.len()
+        );
+        if flights.is_empty() {
+            out.push_str("- none\n");
+        }
+        for (id, agent, state) in flights {
+            out.push_str(&Meter::compact_text(*id, agent, state));
+        }
+        let open: Vec<&Part> = self.rejections.values().filter(|p| !p.finished).collect();
+        if !open.is_empty() {
+            out.push_str("\n## Open rejections\n");
+            for p in open {
+                out.push_str(&p.text);
+            }
+        }
+        out
+    }
+
+    /// Tokens a fresh generation would start with.
+    pub fn fresh_size(&self, handoff_text: &str, counter: &dyn Counter) -> u32 {
+        self.brief.tokens + counter.count(handoff_text)
+    }
+
+    /// Starts the next generation from `text`; every order in flight is carried (compactly).
+    pub fn hand_off(
+        &mut self,
+        text: String,
+        flights: &[(OrderId, String, String)],
+        counter: &dyn Counter,
+    ) {
+        let tokens = counter.count(&text);
+        self.generation += 1;
+        self.handed = flights
+            .iter()
+            .map(|(id, agent, state)| {
+                (
+                    *id,
+                    Part {
+                        text: Meter::compact_text(*id, agent, state),
+                        tokens: 0,
+                        finished: false,
+                    },
+                )
+            })
+            .collect();
+        self.lines.clear();
+        // Open rejections are quoted in the handoff brief; they stay counted there.
+        self.rejections.retain(|_, p| !p.finished);
+        for p in self.rejections.values_mut() {
+            p.tokens = 0;
+        }
+        self.handoff = Some(Part {
+            text,
+            tokens,
+            finished: false,
+        });
+        self.hot = self.brief.tokens + tokens;
+    }
+
+    /// The whole hot context as text, with the message in hand: exactly what is counted.
+    pub fn render(&self, message: Option<&str>) -> String {
+        let mut out = self.brief.text.clone();
+        out.push_str("\n\n");
+        if let Some(h) = &self.handoff {
+            out.push_str(&h.text);
+            out.push('\n');
+        }
+        if !self.lines.is_empty() {
+            out.push_str("## Orders in flight\n");
+            for p in self.lines.values() {
+                out.push_str(&p.text);
+            }
+        }
+        let tokened: Vec<&Part> = self.rejections.values().filter(|p| p.tokens > 0).collect();
+        if !tokened.is_empty() {
+            out.push_str("## Open rejections\n");
+            for p in tokened {
+                out.push_str(&p.text);
+            }
+        }
+        if let Some(m) = message {
+            out.push_str("## Message in hand\n");
+            out.push_str(m);
+        }
+        out
+    }
+}

@@ -1,0 +1,706 @@
+//! `walt daemon`: the event loop around the pure coordinator.
+//!
+//! Start: read the config, take the lock and replay the journal (keeper), open the desk on
+//! `inbox/`, install the watch, reconcile the journal against the folders (folders win), hand
+//! Walt the orders in flight, then serve. Each turn of the loop: take deliveries (intake), notice
+//! what others moved (claims, hand moves), let Walt route what waits, perform his effects phase
+//! by phase, and commit the journal. A turn runs on any filesystem event, on a timer, and when a
+//! hand-drop that was still settling is due.
+//!
+//! Errors come in two types. Per-order trouble (a bad file, a write that fails) is held or
+//! retried and logged, and never stops the daemon. A journal or folder that cannot be made
+//! durable is `Fatal`: the daemon stops rather than acknowledge what is not on disk.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use cap_std::fs::Dir;
+
+use crate::config::{self, Config};
+use crate::coord::{Effect, Event, Walt};
+use crate::desk::{self, Desk};
+use crate::diagnostic;
+use crate::intake::Intake;
+use crate::journal::Fatal;
+use crate::keeper::{Keeper, KeeperError};
+use crate::ledger::{Kind, Ledger};
+use crate::mailbox::{EntryKind, Folder};
+use crate::order::{AgentName, OrderId, WALT};
+use crate::parse::MAX_BYTES;
+use crate::record::{Level, Record};
+use crate::studio::CONFIG;
+use crate::tokens::Tiktoken;
+use crate::watch::{self, Wake};
+
+pub struct Options {
+    /// The studio's path, used only to name folders to inotify (which takes paths); all file
+    /// access goes through the `Dir` handles.
+    pub root_path: PathBuf,
+    /// Mirror the log to stderr.
+    pub echo: bool,
+    /// How long a hand-dropped file must stay unchanged before it is read.
+    pub settle: Duration,
+    /// How often every folder is read even without events.
+    pub rescan: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            root_path: PathBuf::from("."),
+            echo: true,
+            settle: Duration::from_millis(200),
+            rescan: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The studio cannot be used (exit 3): no config, bad config, unreadable folders.
+    #[error("{0}")]
+    Studio(String),
+    #[error(transparent)]
+    Keeper(#[from] KeeperError),
+    #[error(transparent)]
+    Fatal(#[from] Fatal),
+}
+
+/// Reads and validates `config/walt.toml` through the root handle.
+pub fn load_config(root: &Dir) -> Result<Config, DaemonError> {
+    let text = match root.read(CONFIG) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DaemonError::Studio(format!(
+                "no {CONFIG} here: this folder is not a studio; create one with `walt init DIR` or point --root at one"
+            )))
+        }
+        Err(e) => return Err(DaemonError::Studio(format!("cannot read {CONFIG}: {e}"))),
+    };
+    config::parse(&text).map_err(|d| {
+        DaemonError::Studio(format!(
+            "{}{CONFIG} is invalid ({}); fix it and start again (`walt lint {CONFIG}` shows the same)",
+            diagnostic::render(CONFIG, &text, &d),
+            diagnostic::summary(&d)
+        ))
+    })
+}
+
+fn studio_io(what: &str) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |e| {
+        DaemonError::Studio(format!(
+            "cannot open {what}: {e}; check the studio's permissions"
+        ))
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
+    let cfg = load_config(&root)?;
+    match root.create_dir("state") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(studio_io("state/")(e)),
+    }
+    let state = root.open_dir("state").map_err(studio_io("state/"))?;
+    let (keeper, ledger, replayed) = Keeper::open(state, opts.echo)?;
+    let inbox = desk::open_inbox(&root).map_err(studio_io("inbox/"))?;
+    // From here on the daemon holds `state/` (keeper) and `inbox/` (desk); not the root.
+    drop(root);
+    let desk = Desk::new(inbox);
+    let mut inboxes = vec![AgentName::walt(), AgentName::human()];
+    inboxes.extend(cfg.agent_names());
+    for a in &inboxes {
+        desk.mailbox()
+            .open_inbox(a)
+            .map_err(|e| DaemonError::Studio(format!("inbox/{a}: {e}")))?;
+    }
+
+    let (tx, rx) = sync_channel::<Wake>(64);
+    let mut watch_paths = Vec::new();
+    for a in &inboxes {
+        let base = opts.root_path.join("inbox").join(a.as_str());
+        watch_paths.push(base.join("new"));
+        watch_paths.push(base.join("active"));
+        watch_paths.push(base);
+    }
+    let watch = watch::install(&watch_paths, tx.clone());
+    let signals_tx = tx.clone();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| DaemonError::Studio(format!("cannot install signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            // A blocking send: the stop must not be dropped even if the channel is full.
+            let _ = signals_tx.send(Wake::Stop);
+        }
+    });
+
+    let generation = ledger.walt.generation.max(1);
+    let walt = Walt::new(
+        cfg.clone(),
+        generation,
+        Box::new(Tiktoken::new(cfg.walt.encoding)),
+    );
+    let next_id = ledger.max_id + 1;
+    let mut shell = Shell {
+        agents: cfg.agent_names(),
+        cfg,
+        desk,
+        keeper,
+        ledger,
+        walt,
+        intake: Intake::new(opts.settle),
+        inboxes,
+        next_id,
+        last_snapshot: None,
+        reported: HashSet::new(),
+    };
+    if let Err(e) = &watch {
+        shell.log(
+            Record::new("daemon.rescan")
+                .level(Level::Warn)
+                .reason(format!(
+                    "cannot watch the inboxes ({e}); falling back to reading them every {:?}",
+                    opts.rescan
+                )),
+        );
+    }
+    if replayed.torn_bytes > 0 {
+        shell.log(Record::new("daemon.started").level(Level::Warn).reason(format!(
+            "dropped a torn last journal record ({} bytes) left by a crash; it was never acknowledged",
+            replayed.torn_bytes
+        )));
+    }
+    shell.reconcile()?;
+    shell.resume();
+    shell.log(
+        Record::new("daemon.started")
+            .reason(format!(
+                "serving {} inboxes; journal has {} records; next order id {}",
+                shell.inboxes.len(),
+                shell.keeper.journal_records(),
+                OrderId(shell.next_id)
+            ))
+            .with("pid", std::process::id()),
+    );
+    let result = serve(&mut shell, &rx, &opts);
+    signal_handle.close();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    match &result {
+        Ok(()) => shell.log(
+            Record::new("daemon.stopped")
+                .reason("stopped by signal; every acknowledged order is on disk"),
+        ),
+        Err(e) => shell.log(
+            Record::new("daemon.stopped")
+                .level(Level::Error)
+                .reason(e.to_string()),
+        ),
+    }
+    shell.snapshot();
+    drop(watch);
+    result
+}
+
+fn serve(shell: &mut Shell, rx: &Receiver<Wake>, opts: &Options) -> Result<(), DaemonError> {
+    let mut recheck = shell.turn()?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let mut watchdog_usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    loop {
+        let now = Instant::now();
+        let deadline = recheck.map_or(opts.rescan, |t| {
+            t.saturating_duration_since(now).min(opts.rescan)
+        });
+        match rx.recv_timeout(deadline) {
+            Ok(Wake::Stop) => return Ok(()),
+            Ok(Wake::Fs) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        // Coalesce: every queued wake is answered by the one turn below.
+        while let Ok(w) = rx.try_recv() {
+            if w == Wake::Stop {
+                return Ok(());
+            }
+        }
+        recheck = shell.turn()?;
+        if watchdog {
+            // Pinged from the loop that does the work, so a wedged loop is restarted.
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+}
+
+struct Shell {
+    cfg: Config,
+    agents: Vec<AgentName>,
+    desk: Desk,
+    keeper: Keeper,
+    ledger: Ledger,
+    walt: Walt,
+    intake: Intake,
+    inboxes: Vec<AgentName>,
+    next_id: u64,
+    last_snapshot: Option<Instant>,
+    /// Errors already logged, so a persistent one is reported once, not every turn.
+    reported: HashSet<String>,
+}
+
+impl Shell {
+    fn log(&mut self, r: Record) {
+        let r = if r.generation.is_none() {
+            self.walt.stamp(r)
+        } else {
+            r
+        };
+        self.keeper.log(&r);
+    }
+
+    /// Journals records durably; a record Walt did not stamp gets his generation and hot
+    /// tokens now (every record carries them).
+    fn commit(&mut self, records: Vec<Record>) -> Result<(), Fatal> {
+        let records = records
+            .into_iter()
+            .map(|r| {
+                if r.generation.is_none() {
+                    self.walt.stamp(r)
+                } else {
+                    r
+                }
+            })
+            .collect();
+        self.keeper.commit(records, &mut self.ledger)
+    }
+
+    fn report_error(&mut self, what: String) {
+        if self.reported.insert(what.clone()) {
+            self.log(
+                Record::new("daemon.rescan")
+                    .level(Level::Error)
+                    .reason(what),
+            );
+        }
+    }
+
+    /// One turn: take deliveries, notice moves, route, commit. Returns when to look again at
+    /// hand-drops still settling.
+    fn turn(&mut self) -> Result<Option<Instant>, DaemonError> {
+        let now = Instant::now();
+        let batch = self.intake.scan(
+            self.desk.mailbox(),
+            &self.inboxes,
+            &self.ledger,
+            &self.agents,
+            &mut self.next_id,
+            now,
+        );
+        for e in batch.errors {
+            self.report_error(e);
+        }
+        for (agent, folder) in &batch.dirty {
+            self.desk.mailbox().sync(agent, *folder).map_err(Fatal)?;
+        }
+        self.commit(batch.records)?;
+        self.observe()?;
+        self.route()?;
+        self.snapshot_soon();
+        Ok(batch.recheck_at)
+    }
+
+    /// Hands Walt every order in flight, as the ledger (corrected by the folders) has it.
+    fn resume(&mut self) {
+        let flights: Vec<(OrderId, String, String, String, u32)> = self
+            .ledger
+            .open()
+            .filter(|e| e.kind == Kind::Order)
+            .map(|e| {
+                (
+                    e.id,
+                    e.agent.clone(),
+                    e.state.clone(),
+                    e.objective.clone().unwrap_or_default(),
+                    e.attempt,
+                )
+            })
+            .collect();
+        for (id, agent, state, objective, attempt) in flights {
+            if let Ok(agent) = AgentName::new(&agent) {
+                self.walt.handle(Event::Resume {
+                    id,
+                    agent,
+                    state,
+                    objective,
+                    attempt,
+                });
+            }
+        }
+    }
+
+    /// Reads every folder and makes the ledger say what the folders say (folders win).
+    fn reconcile(&mut self) -> Result<(), DaemonError> {
+        let mut seen: BTreeMap<OrderId, Vec<(AgentName, Folder, String)>> = BTreeMap::new();
+        let mut max_seen = 0;
+        for inbox in &self.inboxes {
+            for folder in [Folder::New, Folder::Active, Folder::Done, Folder::Held] {
+                let entries = match self.desk.mailbox().list(inbox, folder) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return Err(DaemonError::Studio(format!(
+                            "cannot read {}: {e}",
+                            folder.display(inbox, "")
+                        )))
+                    }
+                };
+                for e in entries {
+                    let Some(name) = e.name.to_str() else {
+                        continue;
+                    };
+                    let Some(id) = name
+                        .split_once('-')
+                        .and_then(|(h, _)| (h.len() >= 4).then(|| OrderId::parse(h)).flatten())
+                    else {
+                        continue;
+                    };
+                    max_seen = max_seen.max(id.0);
+                    if e.kind != EntryKind::File
+                        || name.ends_with(".why.md")
+                        || OrderId::from_file_name(name).is_none()
+                    {
+                        continue;
+                    }
+                    seen.entry(id)
+                        .or_default()
+                        .push((inbox.clone(), folder, name.to_string()));
+                }
+            }
+        }
+        self.next_id = self.next_id.max(max_seen + 1).max(self.ledger.max_id + 1);
+        let mut records = Vec::new();
+        let mut fix_requests = Vec::new();
+        for (id, places) in &seen {
+            let request = places.iter().find(|(a, _, _)| a.as_str() == WALT);
+            let orders: Vec<_> = places
+                .iter()
+                .filter(|(a, _, _)| a.as_str() != WALT)
+                .collect();
+            if orders.len() > 1 {
+                records.push(
+                    Record::new("daemon.rescan")
+                        .level(Level::Error)
+                        .order(*id)
+                        .reason(format!(
+                            "order {id} is in {} inboxes: {}; a person should keep one",
+                            orders.len(),
+                            orders
+                                .iter()
+                                .map(|(a, f, n)| f.display(a, n))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                );
+            }
+            let (agent, folder, name) = orders
+                .first()
+                .copied()
+                .or(request)
+                .expect("seen has a place");
+            let entry = self.ledger.entries.get(id);
+            let said = entry
+                .map(|e| format!("{} in inbox/{}/{}", e.name, e.agent, e.state))
+                .unwrap_or_else(|| "nothing".into());
+            let state = folder.as_str();
+            let request_state = request.map(|(_, f, _)| f.as_str().to_string());
+            let differs = match entry {
+                None => true,
+                Some(e) => {
+                    e.agent != agent.as_str()
+                        || e.state != state
+                        || e.name != *name
+                        || (request.is_some() && e.request != request_state)
+                }
+            };
+            // A request still in new/ whose order is already written: a crash came between
+            // writing the order and moving the request. Finish the move; never route it twice.
+            let finish_move =
+                request.is_some_and(|(_, f, _)| *f == Folder::New) && !orders.is_empty();
+            if finish_move {
+                fix_requests.push((*id, request.expect("checked").2.clone()));
+            }
+            if differs || finish_move {
+                let kind = if !orders.is_empty() {
+                    "order"
+                } else {
+                    match entry.map(|e| e.kind) {
+                        Some(Kind::Report) => "report",
+                        _ => "request",
+                    }
+                };
+                let mut r = Record::new("order.reconciled")
+                    .order(*id)
+                    .agent(agent)
+                    .state(state)
+                    .path(name.clone())
+                    .with("kind", kind)
+                    .reason(format!(
+                        "the journal said {said}; the folders say {}",
+                        folder.display(agent, name)
+                    ));
+                if let Some((_, f, n)) = request {
+                    let f = if finish_move { "active" } else { f.as_str() };
+                    r = r.with("request", f).with("request_path", n.clone());
+                }
+                records.push(r);
+            }
+        }
+        for e in self.ledger.entries.values() {
+            if e.is_open() && !seen.contains_key(&e.id) {
+                records.push(
+                    Record::new("order.reconciled")
+                        .level(Level::Warn)
+                        .order(e.id)
+                        .agent(&e.agent)
+                        .state("missing")
+                        .path(e.name.clone())
+                        .reason(format!(
+                            "its file inbox/{}/{}/{} is gone from every folder; folders win",
+                            e.agent, e.state, e.name
+                        )),
+                );
+            }
+        }
+        for (id, name) in fix_requests {
+            match self.desk.move_request(&name, crate::coord::Tray::Active) {
+                Ok(()) => {}
+                Err(e) => self.report_error(format!(
+                    "cannot move request {id} to inbox/walt/active/: {e}"
+                )),
+            }
+        }
+        self.desk.sync().map_err(Fatal)?;
+        self.commit(records)?;
+        Ok(())
+    }
+
+    /// Notices orders that others moved (a manual agent claiming one, a person moving one by
+    /// hand) and records where they are now.
+    fn observe(&mut self) -> Result<(), DaemonError> {
+        let mut listed: BTreeMap<(String, Folder), BTreeSet<String>> = BTreeMap::new();
+        let mut records = Vec::new();
+        let open: Vec<(OrderId, String, String, String)> = self
+            .ledger
+            .open()
+            .filter(|e| e.kind == Kind::Order && (e.state == "new" || e.state == "active"))
+            .map(|e| (e.id, e.agent.clone(), e.state.clone(), e.name.clone()))
+            .collect();
+        for (id, agent, state, name) in open {
+            let Ok(agent_name) = AgentName::new(&agent) else {
+                continue;
+            };
+            let here = if state == "new" {
+                Folder::New
+            } else {
+                Folder::Active
+            };
+            let mut find = |folder: Folder, mb: &crate::mailbox::Mailbox| -> bool {
+                let names = listed.entry((agent.clone(), folder)).or_insert_with(|| {
+                    mb.list(&agent_name, folder)
+                        .map(|v| {
+                            v.into_iter()
+                                .filter_map(|e| e.name.into_string().ok())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                });
+                names.contains(&name)
+            };
+            if find(here, self.desk.mailbox()) {
+                continue;
+            }
+            let now_in = [Folder::Active, Folder::New, Folder::Done, Folder::Held]
+                .into_iter()
+                .filter(|f| *f != here)
+                .find(|f| find(*f, self.desk.mailbox()));
+            let (event, new_state, reason) = match now_in {
+                Some(Folder::Active) => (
+                    "order.claimed",
+                    "active",
+                    format!("{agent} moved it to active/"),
+                ),
+                Some(Folder::New) => (
+                    "order.reconciled",
+                    "new",
+                    "moved back to new/ by hand".to_string(),
+                ),
+                Some(f) => (
+                    "order.reconciled",
+                    f.as_str(),
+                    format!("moved to {}/ by hand", f.as_str()),
+                ),
+                None => (
+                    "order.reconciled",
+                    "missing",
+                    format!("its file inbox/{agent}/{state}/{name} is gone; folders win"),
+                ),
+            };
+            records.push(
+                Record::new(event)
+                    .level(if new_state == "missing" {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    })
+                    .order(id)
+                    .agent(&agent)
+                    .state(new_state)
+                    .path(name.clone())
+                    .reason(reason),
+            );
+            self.walt.handle(Event::Moved {
+                id,
+                agent: agent_name,
+                state: new_state.to_string(),
+            });
+        }
+        self.commit(records)?;
+        Ok(())
+    }
+
+    /// Lets Walt route every request waiting in `inbox/walt/new/`, oldest first, and performs
+    /// what he decides.
+    fn route(&mut self) -> Result<(), DaemonError> {
+        let waiting: Vec<(OrderId, String)> = self
+            .ledger
+            .entries
+            .values()
+            .filter(|e| e.agent == WALT && e.state == "new" && e.kind == Kind::Request)
+            .map(|e| (e.id, e.name.clone()))
+            .collect();
+        let mut effects = Vec::new();
+        let walt = AgentName::walt();
+        for (id, name) in waiting {
+            let text = match self.desk.mailbox().read_file(
+                &walt,
+                Folder::New,
+                OsStr::new(&name),
+                MAX_BYTES + 1,
+            ) {
+                Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(Err(_)) | Err(_) => continue, // moved away meanwhile; the next turn sees where
+            };
+            let out = self.walt.handle(Event::Request { id, name, text });
+            let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
+            effects.extend(out);
+            if wait {
+                break;
+            }
+            if effects.len() >= 4096 {
+                self.perform(std::mem::take(&mut effects))?;
+            }
+        }
+        self.perform(effects)
+    }
+
+    /// Performs a batch of Walt's effects phase by phase (see `Effect::phase`), with one
+    /// journal commit per phase and one sync of the inbox per phase.
+    fn perform(&mut self, mut effects: Vec<Effect>) -> Result<(), DaemonError> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        effects.sort_by_key(Effect::phase);
+        let mut failed: BTreeSet<OrderId> = BTreeSet::new();
+        let decisions: Vec<Record> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Decide(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        self.commit(decisions)?;
+        for e in &effects {
+            if let Effect::Write {
+                agent,
+                id,
+                name,
+                body,
+            } = e
+            {
+                if let Err(err) = self.desk.write_order(agent, name, body) {
+                    failed.insert(*id);
+                    self.report_error(format!("cannot write order {id} to inbox/{agent}/new/{name}: {err}; the request stays in inbox/walt/new/ and is tried again"));
+                }
+            }
+            if let Effect::Handoff { name, body, .. } = e {
+                if let Err(err) = self.desk.write_handoff(name, body) {
+                    self.report_error(format!("cannot write inbox/walt/handoff/{name}: {err}"));
+                }
+            }
+        }
+        self.desk.sync().map_err(Fatal)?;
+        for e in &effects {
+            let r = match e {
+                Effect::MoveRequest { id, name, to } if !failed.contains(id) => {
+                    self.desk.move_request(name, *to).map_err(|err| (*id, err))
+                }
+                Effect::HoldRequest { id, name, why } => {
+                    self.desk.hold_request(name, why).map_err(|err| (*id, err))
+                }
+                _ => Ok(()),
+            };
+            if let Err((id, err)) = r {
+                failed.insert(id);
+                self.report_error(format!("cannot move request {id} in inbox/walt/: {err}"));
+            }
+        }
+        self.desk.sync().map_err(Fatal)?;
+        let mut records = Vec::new();
+        for e in effects {
+            match e {
+                Effect::Record(r) if !r.order.is_some_and(|id| failed.contains(&id)) => {
+                    records.push(r)
+                }
+                Effect::Log(r) => self.log(r),
+                _ => {}
+            }
+        }
+        for id in &failed {
+            self.walt.handle(Event::Moved {
+                id: *id,
+                agent: AgentName::walt(),
+                state: "missing".into(),
+            });
+        }
+        self.commit(records)?;
+        Ok(())
+    }
+
+    fn snapshot_soon(&mut self) {
+        if self
+            .last_snapshot
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+        {
+            return;
+        }
+        self.snapshot();
+    }
+
+    fn snapshot(&mut self) {
+        self.last_snapshot = Some(Instant::now());
+        let walt = serde_json::json!({
+            "generation": self.walt.generation(),
+            "hot_tokens": self.walt.hot_tokens(),
+            "rotate_at": self.cfg.walt.rotate_at,
+            "ceiling": self.walt.ceiling(),
+            "band": crate::coord::meter::band(self.walt.hot_tokens()),
+        });
+        if let Err(e) = self.keeper.snapshot(&self.ledger, walt) {
+            self.report_error(format!("cannot write state/ledger.json: {e}"));
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The keeper of `state/`: the single-instance lock, the journal, the structured log and the
+//! ledger snapshot, through its own `Dir` on `state/` (Walt's desk never sees this handle).
+
+use std::io::{Read, Seek, Write};
+
+use cap_std::fs::{Dir, OpenOptions};
+
+use crate::journal::{Fatal, Journal, JournalError, Replayed};
+use crate::ledger::Ledger;
+use crate::log::{now_ts, EventLog};
+use crate::record::Record;
+
+pub const LOCK: &str = "walt.lock";
+pub const LEDGER: &str = "ledger.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    #[error("another walt daemon (pid {pid}) holds state/walt.lock; stop it first (kill {pid}), or run this one on another studio with --root")]
+    LockHeld { pid: String },
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("cannot use state/{what}: {source}; check that the studio is writable by this user")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Keeper {
+    state: Dir,
+    journal: Journal,
+    log: EventLog,
+    _lock: std::fs::File,
+}
+
+/// Takes the lock or says who holds it.
+fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
+    let io = |source| KeeperError::Io { what: LOCK, source };
+    let mut file = state
+        .open_with(LOCK, OpenOptions::new().read(true).write(true).create(true))
+        .map_err(io)?
+        .into_std();
+    if let Err(e) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        if e == rustix::io::Errno::WOULDBLOCK {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim().to_string();
+            return Err(KeeperError::LockHeld {
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid
+                },
+            });
+        }
+        return Err(io(e.into()));
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(io)?;
+    Ok(file)
+}
+
+impl Keeper {
+    /// Takes the lock, opens the log, and replays the journal into a ledger.
+    pub fn open(state: Dir, echo: bool) -> Result<(Keeper, Ledger, Replayed), KeeperError> {
+        let lock = lock(&state)?;
+        state
+            .create_dir_all("logs")
+            .map_err(|source| KeeperError::Io {
+                what: "logs",
+                source,
+            })?;
+        let logs = state.open_dir("logs").map_err(|source| KeeperError::Io {
+            what: "logs",
+            source,
+        })?;
+        let log = EventLog::open(logs, echo).map_err(|source| KeeperError::Io {
+            what: "logs/walt.jsonl",
+            source,
+        })?;
+        let mut ledger = Ledger::default();
+        let (journal, replayed) = Journal::open(&state, |r| ledger.apply(&r))?;
+        Ok((
+            Keeper {
+                state,
+                journal,
+                log,
+                _lock: lock,
+            },
+            ledger,
+            replayed,
+        ))
+    }
+
+    /// Journals a batch durably (one fsync), then applies it to the ledger and logs it. Nothing
+    /// a record describes may be acknowledged before this returns.
+    pub fn commit(&mut self, records: Vec<Record>, ledger: &mut Ledger) -> Result<(), Fatal> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let ts = now_ts();
+        let records: Vec<Record> = records
+            .into_iter()
+            .map(|mut r| {
+                if r.ts.is_empty() {
+                    r.ts = ts.clone();
+                }
+                r
+            })
+            .collect();
+        self.journal.append(&records)?;
+        for r in &records {
+            ledger.apply(r);
+            self.log.write(r);
+        }
+        Ok(())
+    }
+
+    /// Logs without journaling: events that change no order's state.
+    pub fn log(&mut self, record: &Record) {
+        self.log.write(record);
+    }
+
+    /// Rewrites `state/ledger.json` atomically (write aside, rename). Not fsynced: it is derived,
+    /// and rebuilt from the journal and the folders if a crash leaves it stale.
+    pub fn snapshot(&self, ledger: &Ledger, walt: serde_json::Value) -> std::io::Result<()> {
+        let orders: Vec<&crate::ledger::Entry> = ledger.entries.values().collect();
+        let doc = serde_json::json!({
+            "walt": walt,
+            "max_id": ledger.max_id,
+            "orders": orders,
+        });
+        let tmp = format!("{LEDGER}.tmp");
+        let mut f = self.state.open_with(
+            &tmp,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
+        f.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        drop(f);
+        self.state.rename(&tmp, &self.state, LEDGER)
+    }
+
+    pub fn journal_records(&self) -> u64 {
+        self.journal.records()
+    }
+}

@@ -1,0 +1,216 @@
+//! The ledger: every order's current state, derived from the journal and corrected by the
+//! folders. Pure data: replaying the same records gives the same ledger; `state/ledger.json`
+//! is only a snapshot of it for people and scripts, never read back as truth.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::order::OrderId;
+use crate::record::Record;
+
+/// What a studio file is: a request to Walt, an order to a specialist, a report back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Request,
+    Order,
+    Report,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: OrderId,
+    pub kind: Kind,
+    /// The inbox its file is in now.
+    pub agent: String,
+    /// `new`, `active`, `done`, `held`, `cancelled`, `parked`, `missing`.
+    pub state: String,
+    /// Its file name in that inbox's folder.
+    pub name: String,
+    pub attempt: u32,
+    /// Where the request that this order came from is in `inbox/walt/` (`new`, `active`, `done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+    /// When it was first taken, and when it entered its current state (RFC 3339).
+    pub created: String,
+    pub since: String,
+}
+
+impl Entry {
+    /// Open orders are those not finished: not done, held, cancelled or missing.
+    pub fn is_open(&self) -> bool {
+        !matches!(
+            self.state.as_str(),
+            "done" | "held" | "cancelled" | "missing"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WaltView {
+    pub generation: u32,
+    pub hot_tokens: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub entries: BTreeMap<OrderId, Entry>,
+    /// (inbox, state, file name) → id, for every order and request file the ledger places:
+    /// how a scan tells a known file from a new delivery without walking every entry.
+    files: std::collections::HashMap<(String, String, String), OrderId>,
+    /// The highest id ever handed out (never reused).
+    pub max_id: u64,
+    pub walt: WaltView,
+}
+
+impl Ledger {
+    /// Applies one journal record. Records with a `state` move the order there; others only
+    /// add what they carry.
+    pub fn apply(&mut self, r: &Record) {
+        if let Some(g) = r.generation {
+            self.walt.generation = g;
+        }
+        if let Some(h) = r.hot_tokens {
+            self.walt.hot_tokens = h;
+        }
+        let Some(id) = r.order else { return };
+        self.max_id = self.max_id.max(id.0);
+        let Some(state) = &r.state else {
+            if let (Some(e), Some(o)) = (self.entries.get_mut(&id), r.get_str("objective")) {
+                e.objective = Some(o.to_string());
+            }
+            return;
+        };
+        let entry = self.entries.entry(id).or_insert_with(|| Entry {
+            id,
+            kind: Kind::Request,
+            agent: String::new(),
+            state: String::new(),
+            name: String::new(),
+            attempt: 0,
+            request: None,
+            request_name: None,
+            objective: None,
+            created: r.ts.clone(),
+            since: r.ts.clone(),
+        });
+        let before = (
+            (entry.agent.clone(), entry.state.clone(), entry.name.clone()),
+            entry.request.clone().zip(entry.request_name.clone()),
+        );
+        if let Some(a) = &r.agent {
+            entry.agent = a.clone();
+        }
+        if entry.state != *state {
+            entry.since = r.ts.clone();
+        }
+        entry.state = state.clone();
+        if let Some(p) = &r.path {
+            entry.name = p.clone();
+        }
+        if let Some(n) = r.attempt {
+            entry.attempt = n;
+        }
+        if let Some(k) = r.get_str("kind") {
+            entry.kind = match k {
+                "order" => Kind::Order,
+                "report" => Kind::Report,
+                _ => Kind::Request,
+            };
+        }
+        if let Some(q) = r.get_str("request") {
+            entry.request = Some(q.to_string());
+        }
+        if let Some(q) = r.get_str("request_path") {
+            entry.request_name = Some(q.to_string());
+        }
+        if let Some(o) = r.get_str("objective") {
+            entry.objective = Some(o.to_string());
+        }
+        let after = (
+            (entry.agent.clone(), entry.state.clone(), entry.name.clone()),
+            entry.request.clone().zip(entry.request_name.clone()),
+        );
+        self.files.remove(&before.0);
+        if let Some((s, n)) = before.1 {
+            self.files.remove(&("walt".to_string(), s, n));
+        }
+        self.files.insert(after.0, id);
+        if let Some((s, n)) = after.1 {
+            self.files.insert(("walt".to_string(), s, n), id);
+        }
+    }
+
+    /// Which order (or request) the ledger places at `inbox/<agent>/<state>/<name>`.
+    pub fn locate(&self, agent: &str, state: &str, name: &str) -> Option<OrderId> {
+        self.files
+            .get(&(agent.to_string(), state.to_string(), name.to_string()))
+            .copied()
+    }
+
+    pub fn next_id(&self) -> OrderId {
+        OrderId(self.max_id + 1)
+    }
+
+    pub fn open(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values().filter(|e| e.is_open())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_move_an_order_and_ids_are_remembered() {
+        let mut l = Ledger::default();
+        let mut r = Record::new("delivery.accepted")
+            .order(OrderId(3))
+            .agent("walt")
+            .state("new")
+            .path("0003-x.md");
+        r.ts = "2026-01-01T00:00:00Z".into();
+        l.apply(&r);
+        assert_eq!(l.next_id(), OrderId(4));
+        l.apply(&Record::new("route.decided").order(OrderId(3)).agent("chip"));
+        assert_eq!(
+            l.entries[&OrderId(3)].agent,
+            "walt",
+            "a decision is not a move"
+        );
+        l.apply(
+            &Record::new("order.written")
+                .order(OrderId(3))
+                .agent("chip")
+                .state("new")
+                .attempt(1)
+                .with("request", "active"),
+        );
+        let e = &l.entries[&OrderId(3)];
+        assert_eq!(
+            (e.agent.as_str(), e.state.as_str(), e.attempt),
+            ("chip", "new", 1)
+        );
+        assert_eq!(e.request.as_deref(), Some("active"));
+        assert_eq!(
+            l.locate("walt", "new", "0003-x.md"),
+            None,
+            "the request moved on"
+        );
+        assert!(e.is_open());
+        l.apply(
+            &Record::new("delivery.held")
+                .order(OrderId(9))
+                .agent("rex")
+                .state("held"),
+        );
+        assert_eq!(l.next_id(), OrderId(10));
+        assert_eq!(l.open().count(), 1);
+    }
+}

@@ -1,0 +1,541 @@
+//! Durable moves of mail between an inbox's folders, through a handle on `inbox/` alone.
+//!
+//! `Mailbox` holds a `cap_std::fs::Dir` for `inbox/` and, per agent, handles on that agent's
+//! folders opened without following symlinks. Every operation names a folder and one plain file
+//! name (no `/`, not `.` or `..`) and is an `*at` system call on a held folder handle, so no
+//! path it is given can reach outside `inbox/`: not by `..`, not by an absolute path, not
+//! through a symlink planted or swapped in (files are opened `O_NOFOLLOW`, renames never follow),
+//! and a hard link that already exists is refused by its link count. Renames never replace:
+//! `RENAME_NOREPLACE`, so no order can overwrite another.
+//!
+//! Durability is the caller's to batch: a move is a rename; `sync` fsyncs a folder; `sync_all`
+//! flushes the whole filesystem once for a batch of new files (group commit).
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cap_fs_ext::DirExt;
+use cap_std::fs::Dir;
+use rustix::fs::{FileType, Mode, OFlags, RenameFlags};
+
+use crate::order::AgentName;
+use crate::studio::INBOX_FOLDERS;
+
+/// The folders of an inbox. `Root` is the hand-drop slot `inbox/<agent>/` itself.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Folder {
+    Root,
+    Tmp,
+    New,
+    Active,
+    Done,
+    Held,
+}
+
+impl Folder {
+    pub const ALL: [Folder; 6] = [
+        Folder::Root,
+        Folder::Tmp,
+        Folder::New,
+        Folder::Active,
+        Folder::Done,
+        Folder::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Folder::Root => "",
+            Folder::Tmp => "tmp",
+            Folder::New => "new",
+            Folder::Active => "active",
+            Folder::Done => "done",
+            Folder::Held => "held",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `inbox/chip/new/NAME` as a person would write it (for logs and messages).
+    pub fn display(self, agent: &AgentName, name: &str) -> String {
+        match self {
+            Folder::Root => format!("inbox/{agent}/{name}"),
+            f => format!("inbox/{agent}/{}/{name}", f.as_str()),
+        }
+    }
+}
+
+/// What an entry in a folder is, from `readdir` without following anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: OsString,
+    pub kind: EntryKind,
+}
+
+/// A file opened for reading, known to be a regular file with one link.
+pub struct Mail {
+    pub fd: OwnedFd,
+    pub size: u64,
+    pub ino: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+/// Why something in an inbox is not mail that may be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotMail {
+    Symlink,
+    Directory,
+    HardLink(u64),
+    Fifo,
+    Socket,
+    Device,
+    Gone,
+}
+
+impl NotMail {
+    pub fn describe(&self) -> String {
+        match self {
+            NotMail::Symlink => "a symbolic link: walt never opens through one".into(),
+            NotMail::Directory => "a directory, not a file".into(),
+            NotMail::HardLink(n) => format!("a hard link ({n} names for one file): walt never opens a file that has another name"),
+            NotMail::Fifo => "a FIFO, not a file".into(),
+            NotMail::Socket => "a socket, not a file".into(),
+            NotMail::Device => "a device, not a file".into(),
+            NotMail::Gone => "gone before it could be read".into(),
+        }
+    }
+}
+
+/// Checks that a name is one plain path component we may pass to an `*at` call.
+pub fn check_name(name: &OsStr) -> io::Result<()> {
+    let b = name.as_bytes();
+    if b.is_empty()
+        || b == b"."
+        || b == b".."
+        || b.contains(&b'/')
+        || b.contains(&0)
+        || b.len() > 255
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{:?} is not a plain file name", name),
+        ));
+    }
+    Ok(())
+}
+
+struct Folders {
+    dirs: Vec<Dir>,
+    /// (dev, ino) of each folder when opened, to notice a folder replaced behind our back.
+    ids: Vec<(u64, u64)>,
+}
+
+/// The handle on `inbox/` and nothing else.
+pub struct Mailbox {
+    inbox: Dir,
+    folders: std::sync::Mutex<HashMap<AgentName, std::sync::Arc<Folders>>>,
+    counter: AtomicU64,
+}
+
+/// fsyncs a folder. cap-std may hold directories as `O_PATH` handles, which cannot be
+/// fsynced, so the folder is reopened (as `.`, relative to itself) for reading first.
+pub fn fsync_dir(d: &impl AsFd) -> io::Result<()> {
+    let fd = rustix::fs::openat(
+        d,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fsync(&fd)?;
+    Ok(())
+}
+
+fn dir_id(d: &Dir) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(d)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+impl Mailbox {
+    /// Takes the handle on `inbox/`. This is the only authority a `Mailbox` ever has.
+    pub fn new(inbox: Dir) -> Mailbox {
+        Mailbox {
+            inbox,
+            folders: std::sync::Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates (if missing) and opens an agent's inbox folders, never following a symlink.
+    pub fn open_inbox(&self, agent: &AgentName) -> io::Result<()> {
+        let f = self.open_folders(agent)?;
+        self.folders
+            .lock()
+            .expect("folders lock")
+            .insert(agent.clone(), std::sync::Arc::new(f));
+        Ok(())
+    }
+
+    fn open_folders(&self, agent: &AgentName) -> io::Result<Folders> {
+        match self.inbox.create_dir(agent.as_str()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let root = self.inbox.open_dir_nofollow(agent.as_str()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("inbox/{agent} cannot be opened as a folder (is it a symlink?): {e}"),
+            )
+        })?;
+        let mut dirs = Vec::new();
+        let mut ids = Vec::new();
+        ids.push(dir_id(&root)?);
+        for sub in INBOX_FOLDERS {
+            match root.create_dir(sub) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            let d = root.open_dir_nofollow(sub).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "inbox/{agent}/{sub} cannot be opened as a folder (is it a symlink?): {e}"
+                    ),
+                )
+            })?;
+            ids.push(dir_id(&d)?);
+            dirs.push(d);
+        }
+        dirs.insert(0, root);
+        Ok(Folders { dirs, ids })
+    }
+
+    fn folders(&self, agent: &AgentName) -> io::Result<std::sync::Arc<Folders>> {
+        if let Some(f) = self.folders.lock().expect("folders lock").get(agent) {
+            return Ok(f.clone());
+        }
+        self.open_inbox(agent)?;
+        Ok(self.folders.lock().expect("folders lock")[agent].clone())
+    }
+
+    fn dir(
+        &self,
+        agent: &AgentName,
+        folder: Folder,
+    ) -> io::Result<(std::sync::Arc<Folders>, usize)> {
+        Ok((self.folders(agent)?, folder.index()))
+    }
+
+    /// Reopens an agent's folders if one was removed or replaced since it was opened, so a
+    /// folder recreated by hand is the one written to. Returns whether anything changed.
+    pub fn refresh(&self, agent: &AgentName) -> io::Result<bool> {
+        let current = self.folders(agent)?;
+        let mut stale = false;
+        let root_now = self
+            .inbox
+            .open_dir_nofollow(agent.as_str())
+            .and_then(|d| dir_id(&d));
+        if root_now.ok() != Some(current.ids[0]) {
+            stale = true;
+        } else {
+            for (i, sub) in INBOX_FOLDERS.iter().enumerate() {
+                let now = current.dirs[0]
+                    .open_dir_nofollow(sub)
+                    .and_then(|d| dir_id(&d));
+                if now.ok() != Some(current.ids[i + 1]) {
+                    stale = true;
+                    break;
+                }
+            }
+        }
+        if stale {
+            self.open_inbox(agent)?;
+        }
+        Ok(stale)
+    }
+
+    /// The entries of a folder, classified without following anything.
+    pub fn list(&self, agent: &AgentName, folder: Folder) -> io::Result<Vec<Entry>> {
+        let (f, i) = self.dir(agent, folder)?;
+        let mut out = Vec::new();
+        for e in f.dirs[i].entries()? {
+            let e = e?;
+            let kind = match e.file_type() {
+                Ok(t) if t.is_symlink() => EntryKind::Symlink,
+                Ok(t) if t.is_dir() => EntryKind::Dir,
+                Ok(t) if t.is_file() => EntryKind::File,
+                Ok(_) => EntryKind::Other,
+                Err(_) => continue,
+            };
+            out.push(Entry {
+                name: e.file_name(),
+                kind,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens a file for reading if and only if it is a regular file with exactly one link,
+    /// without following a symlink and without blocking on a FIFO.
+    pub fn open_mail(
+        &self,
+        agent: &AgentName,
+        folder: Folder,
+        name: &OsStr,
+    ) -> io::Result<Result<Mail, NotMail>> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        let fd = match rustix::fs::openat(
+            &f.dirs[i],
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => return Ok(Err(NotMail::Symlink)),
+            Err(rustix::io::Errno::NOENT) => return Ok(Err(NotMail::Gone)),
+            Err(rustix::io::Errno::NXIO) => return Ok(Err(NotMail::Socket)),
+            Err(e) => return Err(e.into()),
+        };
+        let st = rustix::fs::fstat(&fd)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        let not = match kind {
+            FileType::RegularFile if st.st_nlink == 1 => None,
+            FileType::RegularFile => Some(NotMail::HardLink(st.st_nlink as u64)),
+            FileType::Directory => Some(NotMail::Directory),
+            FileType::Fifo => Some(NotMail::Fifo),
+            FileType::Socket => Some(NotMail::Socket),
+            FileType::Symlink => Some(NotMail::Symlink),
+            _ => Some(NotMail::Device),
+        };
+        if let Some(n) = not {
+            return Ok(Err(n));
+        }
+        Ok(Ok(Mail {
+            fd,
+            size: st.st_size as u64,
+            ino: st.st_ino as u64,
+            mtime_ns: st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
+            ctime_ns: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+        }))
+    }
+
+    /// Renames `from/name` to `to/new_name`, never replacing anything.
+    pub fn rename(
+        &self,
+        agent: &AgentName,
+        from: Folder,
+        name: &OsStr,
+        to: Folder,
+        new_name: &OsStr,
+    ) -> io::Result<()> {
+        self.rename_between(agent, from, name, agent, to, new_name)
+    }
+
+    /// Renames between two inboxes (an order moving from one agent to another).
+    pub fn rename_between(
+        &self,
+        from_agent: &AgentName,
+        from: Folder,
+        name: &OsStr,
+        to_agent: &AgentName,
+        to: Folder,
+        new_name: &OsStr,
+    ) -> io::Result<()> {
+        check_name(name)?;
+        check_name(new_name)?;
+        let (a, i) = self.dir(from_agent, from)?;
+        let (b, j) = self.dir(to_agent, to)?;
+        rustix::fs::renameat_with(
+            &a.dirs[i],
+            name,
+            &b.dirs[j],
+            new_name,
+            RenameFlags::NOREPLACE,
+        )?;
+        Ok(())
+    }
+
+    /// Writes a new file into `to/name` atomically: staged in `tmp/` under a unique name, then
+    /// renamed (never replacing). With `sync`, the file's data is fsynced before the rename;
+    /// without, the caller promises a `sync_all` before relying on it (group commit).
+    pub fn write_new(
+        &self,
+        agent: &AgentName,
+        to: Folder,
+        name: &OsStr,
+        bytes: &[u8],
+        sync: bool,
+    ) -> io::Result<()> {
+        check_name(name)?;
+        let (f, _) = self.dir(agent, Folder::Tmp)?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp_name = format!(".walt-{}-{n}.tmp", std::process::id());
+        let fd = rustix::fs::openat(
+            &f.dirs[Folder::Tmp.index()],
+            tmp_name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_data()?;
+        }
+        drop(file);
+        // On failure the staged copy stays in tmp/ (never read as mail); nothing is deleted.
+        self.rename(agent, Folder::Tmp, OsStr::new(&tmp_name), to, name)
+    }
+
+    /// Writes `inbox/walt/handoff/<name>` durably (staged in `inbox/walt/tmp/`).
+    pub fn write_handoff(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+        check_name(name)?;
+        let walt = AgentName::walt();
+        let f = self.folders(&walt)?;
+        match f.dirs[0].create_dir("handoff") {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let handoff = f.dirs[0].open_dir_nofollow("handoff")?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp_name = format!(".walt-{}-{n}.tmp", std::process::id());
+        let tmp = &f.dirs[Folder::Tmp.index()];
+        let fd = rustix::fs::openat(
+            tmp,
+            tmp_name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        drop(file);
+        rustix::fs::renameat_with(
+            tmp,
+            tmp_name.as_str(),
+            &handoff,
+            name,
+            RenameFlags::NOREPLACE,
+        )?;
+        fsync_dir(&handoff)?;
+        Ok(())
+    }
+
+    /// Flushes one file's data (opened without following a link).
+    pub fn sync_file(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<()> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        let fd = rustix::fs::openat(
+            &f.dirs[i],
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        rustix::fs::fdatasync(&fd)?;
+        Ok(())
+    }
+
+    /// Reads at most `limit` bytes of an open mail file.
+    pub fn read(mail: &Mail, limit: usize) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        let dup = mail.fd.try_clone()?;
+        let mut file = std::fs::File::from(dup);
+        (&mut file).take(limit as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads a whole file (at most `limit` bytes) if it is mail.
+    pub fn read_file(
+        &self,
+        agent: &AgentName,
+        folder: Folder,
+        name: &OsStr,
+        limit: usize,
+    ) -> io::Result<Result<Vec<u8>, NotMail>> {
+        Ok(match self.open_mail(agent, folder, name)? {
+            Ok(m) => Ok(Mailbox::read(&m, limit)?),
+            Err(n) => Err(n),
+        })
+    }
+
+    /// Flushes an open file's data (a hand-dropped file was likely never fsynced by its writer).
+    pub fn sync_mail(mail: &Mail) -> io::Result<()> {
+        rustix::fs::fdatasync(&mail.fd)?;
+        Ok(())
+    }
+
+    /// Makes the renames in one folder durable.
+    pub fn sync(&self, agent: &AgentName, folder: Folder) -> io::Result<()> {
+        let (f, i) = self.dir(agent, folder)?;
+        fsync_dir(&f.dirs[i])
+    }
+
+    /// Flushes everything written on the inbox's filesystem: one call for a batch of new files.
+    pub fn sync_all(&self) -> io::Result<()> {
+        let fd = rustix::fs::openat(
+            &self.inbox,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        rustix::fs::syncfs(&fd)?;
+        Ok(())
+    }
+
+    /// Whether a name exists in a folder (a symlink counts; nothing is followed).
+    pub fn exists(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<bool> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        match rustix::fs::statat(&f.dirs[i], name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Modification time (ns since the epoch) of an entry, not following symlinks.
+    pub fn mtime_ns(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<i128> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        let st = rustix::fs::statat(&f.dirs[i], name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128)
+    }
+}
+
+/// Whether another process has a file open for writing: a read lease can be taken only when
+/// none has. `None` when the kernel will not say (not the file's owner, or a filesystem without
+/// leases); the caller then relies on the file being unchanged for a while.
+pub fn open_for_writing(mail: &Mail) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = mail.fd.as_raw_fd();
+    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
+    let r = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if r == 0 {
+        // SAFETY: as above; we release the lease at once.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Some(true),
+        _ => None,
+    }
+}

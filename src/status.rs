@@ -1,0 +1,230 @@
+//! `walt status`: every open order, the inboxes' depths and Walt's meter, read without the
+//! lock (the daemon may be running). The journal gives the history; the folders correct it
+//! (an order a manual agent claimed a moment ago shows as active).
+
+use std::collections::BTreeMap;
+
+use cap_std::fs::Dir;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::coord::meter::band;
+use crate::journal::{self, JournalError};
+use crate::ledger::{Kind, Ledger};
+use crate::mailbox::{EntryKind, Folder, Mailbox};
+use crate::order::AgentName;
+
+#[derive(Debug, Serialize)]
+pub struct WaltStatus {
+    pub generation: u32,
+    pub hot_tokens: u32,
+    pub ceiling: u32,
+    pub band: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderStatus {
+    pub id: String,
+    pub agent: String,
+    pub state: String,
+    pub age_s: u64,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Depth {
+    pub new: usize,
+    pub active: usize,
+    pub held: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub walt: WaltStatus,
+    pub orders: Vec<OrderStatus>,
+    pub inboxes: BTreeMap<String, Depth>,
+}
+
+/// Builds the status from `state/` (journal, ledger snapshot) and `inbox/` (the folders).
+pub fn gather(
+    cfg: &Config,
+    state: &Dir,
+    inbox: Dir,
+    now: jiff::Timestamp,
+) -> Result<Status, JournalError> {
+    let mut ledger = Ledger::default();
+    journal::read(state, |_, r| ledger.apply(&r))?;
+    // The daemon's snapshot has Walt's meter as of its last turn.
+    let snapshot: Option<serde_json::Value> = state
+        .read("ledger.json")
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let walt_snap = snapshot.as_ref().and_then(|s| s.get("walt"));
+    let get = |k: &str| walt_snap.and_then(|w| w.get(k)).and_then(|v| v.as_u64());
+    let hot = get("hot_tokens")
+        .map(|v| v as u32)
+        .unwrap_or(ledger.walt.hot_tokens);
+    let walt = WaltStatus {
+        generation: get("generation")
+            .map(|v| v as u32)
+            .unwrap_or(ledger.walt.generation)
+            .max(1),
+        hot_tokens: hot,
+        ceiling: cfg.walt.ceiling,
+        band: band(hot),
+    };
+    let mb = Mailbox::new(inbox);
+    let mut inboxes = BTreeMap::new();
+    let mut names: Vec<AgentName> = vec![AgentName::walt(), AgentName::human()];
+    names.extend(cfg.agent_names());
+    let mut present: BTreeMap<(String, &'static str), std::collections::HashSet<String>> =
+        BTreeMap::new();
+    for a in &names {
+        let mut d = Depth::default();
+        for (folder, label) in [
+            (Folder::New, "new"),
+            (Folder::Active, "active"),
+            (Folder::Held, "held"),
+            (Folder::Done, "done"),
+        ] {
+            let entries: Vec<String> = mb
+                .list(a, folder)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| {
+                    let n = e.name.as_encoded_bytes();
+                    let why_note = folder == Folder::Held && n.ends_with(b".why.md");
+                    !n.starts_with(b".") && !why_note
+                })
+                .filter(|e| e.kind == EntryKind::File || folder == Folder::Held)
+                .filter_map(|e| e.name.into_string().ok())
+                .collect();
+            match folder {
+                Folder::New => d.new = entries.len(),
+                Folder::Active => d.active = entries.len(),
+                Folder::Held => d.held = entries.len(),
+                _ => {}
+            }
+            present.insert((a.to_string(), label), entries.into_iter().collect());
+        }
+        inboxes.insert(a.to_string(), d);
+    }
+    let mut orders = Vec::new();
+    for e in ledger.open() {
+        // Folders win: if the file is not where the journal last saw it, say where it is.
+        let mut state_now = e.state.clone();
+        let here = present
+            .get(&(e.agent.clone(), leak(&e.state)))
+            .is_some_and(|s| s.contains(&e.name));
+        if !here {
+            if let Some(label) = ["active", "new", "done", "held"].into_iter().find(|l| {
+                present
+                    .get(&(e.agent.clone(), *l))
+                    .is_some_and(|s| s.contains(&e.name))
+            }) {
+                state_now = label.to_string();
+            }
+        }
+        if matches!(state_now.as_str(), "done" | "held") || e.kind == Kind::Report {
+            continue;
+        }
+        let age_s = e
+            .created
+            .parse::<jiff::Timestamp>()
+            .map(|t| now.duration_since(t).as_secs().max(0) as u64)
+            .unwrap_or(0);
+        orders.push(OrderStatus {
+            id: e.id.to_string(),
+            agent: e.agent.clone(),
+            state: state_now,
+            age_s,
+            attempt: e.attempt.max(1),
+            objective: e.objective.clone(),
+        });
+    }
+    Ok(Status {
+        walt,
+        orders,
+        inboxes,
+    })
+}
+
+fn leak(state: &str) -> &'static str {
+    match state {
+        "new" => "new",
+        "active" => "active",
+        "held" => "held",
+        "done" => "done",
+        _ => "",
+    }
+}
+
+/// `3m12s`, `2h05m`, `4d03h`: short and sortable by eye.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..=86399 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{:02}h", secs / 86400, (secs % 86400) / 3600),
+    }
+}
+
+/// The table a person reads.
+pub fn render(s: &Status) -> String {
+    let mut out = format!(
+        "walt: generation {}, {} / {} hot tokens ({})\n\n",
+        s.walt.generation, s.walt.hot_tokens, s.walt.ceiling, s.walt.band
+    );
+    out.push_str(&format!(
+        "{:<12} {:>5} {:>7} {:>5}\n",
+        "INBOX", "NEW", "ACTIVE", "HELD"
+    ));
+    for (a, d) in &s.inboxes {
+        out.push_str(&format!(
+            "{:<12} {:>5} {:>7} {:>5}\n",
+            a, d.new, d.active, d.held
+        ));
+    }
+    out.push('\n');
+    if s.orders.is_empty() {
+        out.push_str("no open orders\n");
+        return out;
+    }
+    let mut by_agent: BTreeMap<&str, Vec<&OrderStatus>> = BTreeMap::new();
+    for o in &s.orders {
+        by_agent.entry(o.agent.as_str()).or_default().push(o);
+    }
+    out.push_str(&format!(
+        "{} open order{}\n",
+        s.orders.len(),
+        if s.orders.len() == 1 { "" } else { "s" }
+    ));
+    for (agent, orders) in by_agent {
+        out.push_str(&format!("\n{agent}\n"));
+        out.push_str(&format!(
+            "  {:<6} {:<8} {:>7} {:>7}  {}\n",
+            "ID", "STATE", "AGE", "ATTEMPT", "OBJECTIVE"
+        ));
+        for o in orders {
+            let obj: String = o
+                .objective
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(60)
+                .collect();
+            out.push_str(&format!(
+                "  {:<6} {:<8} {:>7} {:>7}  {}\n",
+                o.id,
+                o.state,
+                age(o.age_s),
+                o.attempt,
+                obj
+            ));
+        }
+    }
+    out
+}

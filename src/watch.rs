@@ -1,0 +1,39 @@
+//! Filesystem events as hints: one non-recursive inotify watch per inbox folder that takes
+//! deliveries; every event (an overflow's path-less `need_rescan` included, and errors) only
+//! wakes the loop, which then reads the folders. The directory is the truth, so a lost event
+//! costs latency (the periodic rescan catches it), never an order.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{SyncSender, TrySendError};
+
+use notify::{RecursiveMode, Watcher};
+
+/// Why the loop woke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Something changed in a watched folder (or the kernel dropped events).
+    Fs,
+    /// SIGTERM or SIGINT.
+    Stop,
+}
+
+pub struct Watch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Watches each folder in `paths`, non-recursively and without following symlinks.
+///
+/// The handler never blocks: the channel is bounded, and when it is full a wake is already
+/// queued and the loop will rescan everything anyway, so the extra wake is dropped. Blocking
+/// here would let the kernel's inotify queue overflow.
+pub fn install(paths: &[PathBuf], tx: SyncSender<Wake>) -> notify::Result<Watch> {
+    let handler = move |_event: notify::Result<notify::Event>| match tx.try_send(Wake::Fs) {
+        Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+    };
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = notify::RecommendedWatcher::new(handler, config)?;
+    for p in paths {
+        watcher.watch(p, RecursiveMode::NonRecursive)?;
+    }
+    Ok(Watch { _watcher: watcher })
+}
