@@ -32,6 +32,35 @@ write a four-part work order (Objective, Acceptance, Files, Branching) carrying 
 artifacts, and say why. Check each report against its order; answer a failure by retry (quote the \
 rejection), reassign, or escalate to a person. Never write code, SQL, diffs or files yourself.";
 
+/// Lines for runs of consecutive ids with the same agent and state: `- 0001 chip new` or
+/// `- 0001..0964 chip new (964 orders)`.
+pub fn runs(flights: &[(OrderId, String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < flights.len() {
+        let (start, agent, state) = &flights[i];
+        let mut j = i;
+        while j + 1 < flights.len()
+            && flights[j + 1].0 .0 == flights[j].0 .0 + 1
+            && flights[j + 1].1 == *agent
+            && flights[j + 1].2 == *state
+        {
+            j += 1;
+        }
+        if j == i {
+            out.push(format!("- {start} {agent} {state}\n"));
+        } else {
+            out.push(format!(
+                "- {start}..{} {agent} {state} ({} orders)\n",
+                flights[j].0,
+                j - i + 1
+            ));
+        }
+        i = j + 1;
+    }
+    out
+}
+
 #[derive(Debug, Clone)]
 struct Part {
     text: String,
@@ -94,10 +123,6 @@ impl Meter {
     /// The line an order in flight has in the context.
     pub fn line_text(id: OrderId, agent: &str, state: &str, objective: &str) -> String {
         format!("- {id} {agent} {state}: {objective}\n")
-    }
-
-    fn compact_text(id: OrderId, agent: &str, state: &str) -> String {
-        format!("- {id} {agent} {state}\n")
     }
 
     /// Sets an order's line (adding it, or replacing its text when its state changed).
@@ -196,29 +221,38 @@ impl Meter {
         v
     }
 
-    /// What taking a message of `need` tokens would take. Pure: changes nothing.
+    /// What taking a message of `need` tokens would take, given the size a fresh generation
+    /// would start with. Pure: changes nothing.
     pub fn verdict(&self, need: u32, fresh_size: u32) -> Verdict {
         if self.hot + need <= self.rotate_at {
             return Verdict::Take;
         }
         let (dropped, freed) = self.finished_tokens();
-        if dropped > 0 && self.hot - freed + need <= self.rotate_at {
+        let rotated = self.hot - freed;
+        if dropped > 0 && rotated + need <= self.rotate_at {
             return Verdict::Rotate { dropped, freed };
         }
-        let best = fresh_size.min(self.hot - freed);
-        if best + need <= self.ceiling {
-            if fresh_size < self.hot - freed {
-                return Verdict::Handoff { dropped };
-            }
+        if fresh_size + need <= self.rotate_at {
+            return Verdict::Handoff { dropped };
+        }
+        // Between rotate_at and the ceiling: take it in whichever context is smaller, and hand
+        // off only when that saves at least a message's worth (no handoff churn).
+        if fresh_size + need <= self.ceiling && fresh_size + need < rotated {
+            return Verdict::Handoff { dropped };
+        }
+        if rotated + need <= self.ceiling {
             return if dropped > 0 {
                 Verdict::Rotate { dropped, freed }
             } else {
                 Verdict::Take
             };
         }
+        if fresh_size + need <= self.ceiling {
+            return Verdict::Handoff { dropped };
+        }
         Verdict::Wait {
             need,
-            room: self.ceiling.saturating_sub(best),
+            room: self.ceiling.saturating_sub(fresh_size.min(rotated)),
         }
     }
 
@@ -233,7 +267,9 @@ impl Meter {
     }
 
     /// The handoff brief a fresh generation would start from: exactly the orders in flight
-    /// (`flights`: id, agent, state), compactly, and the open rejections.
+    /// (`flights`: id, agent, state, in id order) and the open rejections. Consecutive ids with
+    /// the same agent and state are written as one range, so the brief grows with the number
+    /// of runs, not of orders: a burst of a thousand queued orders is one line.
     pub fn handoff_text(&self, flights: &[(OrderId, String, String)]) -> String {
         let mut out = format!(
             "# Walt handoff: generation {}\n\nGeneration {} handed over with {} orders in flight.\n\n## In flight\n",
@@ -244,8 +280,8 @@ impl Meter {
         if flights.is_empty() {
             out.push_str("- none\n");
         }
-        for (id, agent, state) in flights {
-            out.push_str(&Meter::compact_text(*id, agent, state));
+        for run in runs(flights) {
+            out.push_str(&run);
         }
         let open: Vec<&Part> = self.rejections.values().filter(|p| !p.finished).collect();
         if !open.is_empty() {
@@ -277,7 +313,8 @@ impl Meter {
                 (
                     *id,
                     Part {
-                        text: Meter::compact_text(*id, agent, state),
+                        // Counted inside the handoff brief, not on its own.
+                        text: format!("{id} {agent} {state}"),
                         tokens: 0,
                         finished: false,
                     },

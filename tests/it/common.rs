@@ -92,3 +92,162 @@ pub fn stderr(o: &Output) -> String {
 pub fn scrub(text: &str, studio: &Studio) -> String {
     text.replace(&studio.root().display().to_string(), "[studio]")
 }
+
+/// A running `walt daemon` on a studio; stopped with SIGTERM (or killed) on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+}
+
+impl Daemon {
+    pub fn start(s: &Studio) -> Daemon {
+        let started = s.log_count("daemon.started");
+        let mut d = Daemon::spawn(s);
+        wait_for("the daemon to start", || {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!(
+                    "daemon exited with {status}: {}",
+                    std::fs::read_to_string(s.path("daemon.err")).unwrap_or_default()
+                );
+            }
+            s.log()
+                .iter()
+                .filter(|r| r["event"] == "daemon.started" && r["level"] == "info")
+                .count()
+                > started
+        });
+        d
+    }
+
+    /// Starts without waiting.
+    pub fn spawn(s: &Studio) -> Daemon {
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(s.path("daemon.err"))
+            .unwrap();
+        let child = s
+            .cmd(&["daemon"])
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        Daemon { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status.code()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(mut self) {
+        unsafe { libc::kill(self.pid(), libc::SIGKILL) };
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds; fails the test with `what` after 30 s. Waiting is not a
+/// timing assertion: a slow machine only makes the test slower.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+impl Studio {
+    /// The structured log's records.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("state/logs/walt.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn log_count(&self, event: &str) -> usize {
+        self.log().iter().filter(|r| r["event"] == event).count()
+    }
+
+    /// The journal's records.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("state/journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+            .collect()
+    }
+
+    /// Delivers like a program: tmp/ then rename into new/.
+    pub fn deliver(&self, agent: &str, name: &str, text: &str) {
+        let tmp = self.path(&format!("inbox/{agent}/tmp/{name}"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.path(&format!("inbox/{agent}/new/{name}"))).unwrap();
+    }
+
+    /// Every file under inbox/ (relative paths), sorted.
+    pub fn inbox_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let t = e.file_type().unwrap();
+                if t.is_dir() {
+                    walk(&e.path(), base, out);
+                } else if t.is_file() && e.file_name() != ".gitkeep" {
+                    out.push(
+                        e.path()
+                            .strip_prefix(base)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        walk(&self.path("inbox"), &self.path("inbox"), &mut out);
+        out.sort();
+        out
+    }
+
+    /// `walt status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let o = self.walt(&["status", "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+/// A clean work order whose objective carries `marker`, so tests can count it anywhere.
+pub fn order(marker: &str, front: &str) -> String {
+    format!(
+        "---\n{front}---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n- repos/app/src/widget.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n"
+    )
+}
+
+/// The marker `order()` put in a file's objective.
+pub fn marker_of(text: &str) -> String {
+    text.split("**Objective:** The widget ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
+}

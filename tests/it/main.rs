@@ -3,4 +3,5 @@
 
 mod cli_lint;
 mod common;
+mod daemon;
 mod parse_rules;
