@@ -87,6 +87,10 @@ impl Record {
         self.state = Some(state.to_string());
         self
     }
+    pub fn candidates(mut self, c: Vec<String>) -> Self {
+        self.candidates = Some(c);
+        self
+    }
     pub fn level(mut self, level: Level) -> Self {
         self.level = level;
         self

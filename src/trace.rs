@@ -29,54 +29,91 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// The story a person reads.
+/// Who takes a step, and what the step is, in words.
+fn who_what(r: &Record) -> (String, String) {
+    let agent = r.agent.as_deref().unwrap_or("?");
+    let file = r.path.as_deref().map(clean).unwrap_or_default();
+    match r.event.as_str() {
+        "delivery.accepted" => (
+            "the daemon".into(),
+            format!("accepted a delivery into inbox/{agent}/new/ as {file}"),
+        ),
+        "delivery.held" => (
+            "the daemon".into(),
+            format!("held it in inbox/{agent}/held/ as {file}"),
+        ),
+        "route.decided" => ("walt".into(), format!("decided to route it to {agent}")),
+        "order.written" => (
+            "walt".into(),
+            format!("wrote the work order into inbox/{agent}/new/{file}"),
+        ),
+        "recovery.escalate" => (
+            "walt".into(),
+            format!("escalated it to inbox/{agent}/new/{file}"),
+        ),
+        "order.claimed" => (agent.to_string(), "claimed it (moved it to active/)".into()),
+        "order.reconciled" => (
+            "the daemon".into(),
+            "reconciled the journal with the folders".into(),
+        ),
+        "signal.override" => (
+            "walt".into(),
+            "refused a `to:` that goes against ownership".into(),
+        ),
+        "signal.artifact" => (
+            "walt".into(),
+            "refused an order carrying an artifact".into(),
+        ),
+        "meter.rotated" => ("walt".into(), "rotated his context before taking it".into()),
+        "meter.handoff" => (
+            "walt".into(),
+            format!("handed over to a fresh generation ({file})"),
+        ),
+        "meter.backpressure" => (
+            "walt".into(),
+            "left it waiting: no room under the ceiling".into(),
+        ),
+        other => ("walt".into(), other.to_string()),
+    }
+}
+
+/// The story a person reads: each step, when, who, what, why, and the state then.
 pub fn render(id: OrderId, records: &[Record]) -> String {
     let mut out = String::new();
-    if let Some(o) = records.iter().rev().find_map(|r| r.get_str("objective")) {
-        out.push_str(&format!("order {id}: {}\n", clean(o)));
-    } else {
-        out.push_str(&format!("order {id}\n"));
+    match records.iter().rev().find_map(|r| r.get_str("objective")) {
+        Some(o) => out.push_str(&format!("order {id}: {}\n", clean(o))),
+        None => out.push_str(&format!("order {id}\n")),
     }
     let mut state = String::from("-");
-    let mut agent = String::from("-");
     for r in records {
-        if let Some(s) = &r.state {
-            state = s.clone();
+        if let (Some(s), Some(a)) = (&r.state, &r.agent) {
+            state = format!("inbox/{}/{}", clean(a), s);
         }
-        if let Some(a) = &r.agent {
-            if r.state.is_some() {
-                agent = a.clone();
-            }
-        }
-        let who = r.agent.as_deref().unwrap_or("walt");
-        out.push_str(&format!(
-            "\n{}  {}  [{} → {}/{}]\n",
-            r.ts,
-            r.event,
-            clean(who),
-            clean(&agent),
-            state
-        ));
-        if let Some(rule) = &r.rule {
-            out.push_str(&format!("    rule: {}\n", clean(rule)));
-        }
+        let (who, what) = who_what(r);
+        out.push_str(&format!("\n{}  {}\n", r.ts, r.event));
+        out.push_str(&format!("    {who}: {what}\n"));
         if let Some(reason) = &r.reason {
-            out.push_str(&format!("    why: {}\n", clean(reason)));
+            let rule = r
+                .rule
+                .as_deref()
+                .map(|x| format!(" (rule {})", clean(x)))
+                .unwrap_or_default();
+            out.push_str(&format!("    why: {}{rule}\n", clean(reason)));
         }
-        if let Some(c) = r.extra.get("candidates").and_then(|v| v.as_array()) {
-            for c in c.iter().filter_map(|v| v.as_str()) {
+        if let Some(c) = &r.candidates {
+            for c in c {
                 out.push_str(&format!("    considered: {}\n", clean(c)));
             }
         }
-        if let Some(p) = &r.path {
-            out.push_str(&format!("    file: {}\n", clean(p)));
-        }
-        if let Some(n) = r.attempt {
-            out.push_str(&format!("    attempt: {n}\n"));
-        }
-        if let (Some(g), Some(h)) = (r.generation, r.hot_tokens) {
-            out.push_str(&format!("    walt: generation {g}, {h} hot tokens\n"));
-        }
+        let attempt = r
+            .attempt
+            .map(|n| format!(", attempt {n}"))
+            .unwrap_or_default();
+        let walt = match (r.generation, r.hot_tokens) {
+            (Some(g), Some(h)) => format!("; walt generation {g}, {h} hot tokens"),
+            _ => String::new(),
+        };
+        out.push_str(&format!("    then: {state}{attempt}{walt}\n"));
     }
     out
 }

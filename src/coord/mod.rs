@@ -396,7 +396,7 @@ impl Walt {
                     .agent(&decision.agent)
                     .rule(decision.rule.as_str())
                     .reason(decision.reason.clone())
-                    .with("candidates", decision.candidates.clone())
+                    .candidates(decision.candidates.clone())
                     .with("objective", order.objective.clone()),
             ),
         ));

@@ -4,4 +4,7 @@
 mod cli_lint;
 mod common;
 mod daemon;
+mod desk;
 mod parse_rules;
+mod purity;
+mod routing;
