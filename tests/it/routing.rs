@@ -299,8 +299,8 @@ fn e2e_order(objective: &str, files: &[&str], front: &str) -> String {
 fn last(s: &Studio, event: &str) -> serde_json::Value {
     s.log()
         .into_iter()
-        .filter(|r| r["event"] == event)
-        .last()
+        .rev()
+        .find(|r| r["event"] == event)
         .unwrap_or_else(|| panic!("no {event} in the log"))
 }
 
