@@ -28,6 +28,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    if !matches!(cli.command, Command::Daemon) {
+        // A command whose output is piped into `head` should end quietly when the pipe closes,
+        // as Unix tools do, not panic on a write error.
+        // SAFETY: setting a signal disposition to its default before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = run(cli);
     ExitCode::from(code as u8)
 }

@@ -56,21 +56,11 @@ pub fn gather(
 ) -> Result<Status, JournalError> {
     let mut ledger = Ledger::default();
     journal::read(state, |_, r| ledger.apply(&r))?;
-    // The daemon's snapshot has Walt's meter as of its last turn.
-    let snapshot: Option<serde_json::Value> = state
-        .read("ledger.json")
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let walt_snap = snapshot.as_ref().and_then(|s| s.get("walt"));
-    let get = |k: &str| walt_snap.and_then(|w| w.get(k)).and_then(|v| v.as_u64());
-    let hot = get("hot_tokens")
-        .map(|v| v as u32)
-        .unwrap_or(ledger.walt.hot_tokens);
+    // Every journal record carries Walt's generation and hot tokens as of that step, so the
+    // last one is the freshest word on his meter.
+    let hot = ledger.walt.hot_tokens;
     let walt = WaltStatus {
-        generation: get("generation")
-            .map(|v| v as u32)
-            .unwrap_or(ledger.walt.generation)
-            .max(1),
+        generation: ledger.walt.generation.max(1),
         hot_tokens: hot,
         ceiling: cfg.walt.ceiling,
         band: band(hot),

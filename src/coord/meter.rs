@@ -30,36 +30,7 @@ pub const ROLE_BRIEF: &str =
 For each request: pick the specialist (to:, then the owns rules, then keywords, else a person), \
 write a four-part work order (Objective, Acceptance, Files, Branching) carrying intent, not \
 artifacts, and say why. Check each report against its order; answer a failure by retry (quote the \
-rejection), reassign, or escalate to a person. Never write code, SQL, diffs or files yourself.";
-
-/// Lines for runs of consecutive ids with the same agent and state: `- 0001 chip new` or
-/// `- 0001..0964 chip new (964 orders)`.
-pub fn runs(flights: &[(OrderId, String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < flights.len() {
-        let (start, agent, state) = &flights[i];
-        let mut j = i;
-        while j + 1 < flights.len()
-            && flights[j + 1].0 .0 == flights[j].0 .0 + 1
-            && flights[j + 1].1 == *agent
-            && flights[j + 1].2 == *state
-        {
-            j += 1;
-        }
-        if j == i {
-            out.push(format!("- {start} {agent} {state}\n"));
-        } else {
-            out.push(format!(
-                "- {start}..{} {agent} {state} ({} orders)\n",
-                flights[j].0,
-                j - i + 1
-            ));
-        }
-        i = j + 1;
-    }
-    out
-}
+rejection), reassign, or escalate to a person. Never write code, SQL, diffs or files yourself.\n\n";
 
 #[derive(Debug, Clone)]
 struct Part {
@@ -169,6 +140,11 @@ impl Meter {
     }
 
     pub fn set_rejection(&mut self, id: OrderId, text: String, counter: &dyn Counter) {
+        let text = if text.ends_with('\n') {
+            text
+        } else {
+            format!("{text}\n")
+        };
         if let Some(p) = self.rejections.remove(&id) {
             self.hot -= p.tokens;
         }
@@ -267,9 +243,10 @@ impl Meter {
     }
 
     /// The handoff brief a fresh generation would start from: exactly the orders in flight
-    /// (`flights`: id, agent, state, in id order) and the open rejections. Consecutive ids with
-    /// the same agent and state are written as one range, so the brief grows with the number
-    /// of runs, not of orders: a burst of a thousand queued orders is one line.
+    /// (`flights`: id, agent, state, in id order), one compact line each (no objective: the
+    /// order file has it), and the open rejections. A fresh generation is therefore smaller
+    /// than the one it replaces, but it still grows with the work in flight, which is what
+    /// bounds how much Walt holds at once: past the ceiling, new requests wait.
     pub fn handoff_text(&self, flights: &[(OrderId, String, String)]) -> String {
         let mut out = format!(
             "# Walt handoff: generation {}\n\nGeneration {} handed over with {} orders in flight.\n\n## In flight\n",
@@ -280,8 +257,8 @@ impl Meter {
         if flights.is_empty() {
             out.push_str("- none\n");
         }
-        for run in runs(flights) {
-            out.push_str(&run);
+        for (id, agent, state) in flights {
+            out.push_str(&format!("- {id} {agent} {state}\n"));
         }
         let open: Vec<&Part> = self.rejections.values().filter(|p| !p.finished).collect();
         if !open.is_empty() {
@@ -335,29 +312,21 @@ impl Meter {
         self.hot = self.brief.tokens + tokens;
     }
 
-    /// The whole hot context as text, with the message in hand: exactly what is counted.
+    /// The whole hot context as text, with the message in hand: exactly the parts the meter
+    /// counts, in order (role brief, handoff brief, lines in flight, open rejections, the
+    /// message), with nothing added between them.
     pub fn render(&self, message: Option<&str>) -> String {
         let mut out = self.brief.text.clone();
-        out.push_str("\n\n");
         if let Some(h) = &self.handoff {
             out.push_str(&h.text);
-            out.push('\n');
         }
-        if !self.lines.is_empty() {
-            out.push_str("## Orders in flight\n");
-            for p in self.lines.values() {
-                out.push_str(&p.text);
-            }
+        for p in self.lines.values() {
+            out.push_str(&p.text);
         }
-        let tokened: Vec<&Part> = self.rejections.values().filter(|p| p.tokens > 0).collect();
-        if !tokened.is_empty() {
-            out.push_str("## Open rejections\n");
-            for p in tokened {
-                out.push_str(&p.text);
-            }
+        for p in self.rejections.values().filter(|p| p.tokens > 0) {
+            out.push_str(&p.text);
         }
         if let Some(m) = message {
-            out.push_str("## Message in hand\n");
             out.push_str(m);
         }
         out

@@ -117,6 +117,8 @@ pub struct Walt {
     flights: BTreeMap<OrderId, Flight>,
     /// Requests already reported as waiting (one `meter.backpressure` each).
     waiting: BTreeSet<OrderId>,
+    /// The most hot tokens ever held at once, message in hand included.
+    peak: u32,
 }
 
 fn is_finished(state: &str) -> bool {
@@ -139,6 +141,7 @@ impl Walt {
             meter,
             flights: BTreeMap::new(),
             waiting: BTreeSet::new(),
+            peak: 0,
         }
     }
 
@@ -164,6 +167,17 @@ impl Walt {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The most hot tokens Walt has held at once, the message in hand included.
+    pub fn peak(&self) -> u32 {
+        self.peak
+    }
+
+    /// Walt's hot context as text (what a language-model brain would be sent), with a message
+    /// in hand if given: exactly what the meter counts.
+    pub fn prompt(&self, message: Option<&str>) -> String {
+        self.meter.render(message)
     }
 
     /// Stamps a record with Walt's generation and hot tokens (every log line carries them).
@@ -388,6 +402,7 @@ impl Walt {
             }
         }
         self.waiting.remove(&id);
+        self.peak = self.peak.max(self.meter.hot() + need);
         let order_name = format!("{id}-{}.md", order.slug());
         effects.push(Effect::Decide(
             self.stamp(

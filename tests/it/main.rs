@@ -5,6 +5,7 @@ mod cli_lint;
 mod common;
 mod daemon;
 mod desk;
+mod meter;
 mod parse_rules;
 mod purity;
 mod routing;

@@ -1,0 +1,284 @@
+//! Walt's token meter: the invariants of SPEC §4.7 under random sequences of requests,
+//! claims and finishes (plain values), and end to end with the real daemon and a small ceiling.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use proptest::prelude::*;
+use walt::config;
+use walt::coord::meter::{band, Counter};
+use walt::coord::{Effect, Event, Walt};
+use walt::order::{AgentName, OrderId};
+
+use crate::common::*;
+
+struct Words;
+impl Counter for Words {
+    fn count(&self, text: &str) -> u32 {
+        text.split_whitespace().count() as u32
+    }
+}
+
+fn request(id: u64, words: usize) -> String {
+    let pad = vec!["word"; words].join(" ");
+    format!(
+        "---\nto: chip\n---\n**Objective:** The widget w{id} is polished.\n\n**Acceptance:**\n- it passes {pad}\n- b passes\n- c passes\n\n**Files:**\n- repos/app/src/w.rs\n\n**Branching:**\n- halt-with-note if gone\n"
+    )
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Request(usize),
+    Claim(usize),
+    Finish(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..60).prop_map(Op::Request),
+        1 => any::<usize>().prop_map(Op::Claim),
+        2 => any::<usize>().prop_map(Op::Finish),
+    ]
+}
+
+/// The shell's part in miniature: waiting requests are offered again first, oldest first, and
+/// a pass stops at the first that must wait.
+struct Model {
+    walt: Walt,
+    queue: VecDeque<(OrderId, String)>,
+    in_flight: BTreeSet<OrderId>,
+    taken: BTreeSet<OrderId>,
+    next: u64,
+    rotated: usize,
+    handoffs: usize,
+    waits: usize,
+}
+
+impl Model {
+    fn new(rotate_at: u32, ceiling: u32) -> Model {
+        let cfg = config::parse(&format!(
+            "[walt]\nrotate_at = {rotate_at}\nceiling = {ceiling}\n[agents.chip]\nowns = [\"repos/**/*.rs\"]\n"
+        ))
+        .unwrap();
+        Model {
+            walt: Walt::new(cfg, 1, Box::new(Words)),
+            queue: VecDeque::new(),
+            in_flight: BTreeSet::new(),
+            taken: BTreeSet::new(),
+            next: 1,
+            rotated: 0,
+            handoffs: 0,
+            waits: 0,
+        }
+    }
+
+    fn pump(&mut self) {
+        while let Some((id, text)) = self.queue.front().cloned() {
+            let before: BTreeSet<OrderId> = self.walt.flights().keys().copied().collect();
+            let effects = self.walt.handle(Event::Request {
+                id,
+                name: format!("{id}-w.md"),
+                text,
+            });
+            if effects.iter().any(|e| matches!(e, Effect::Wait { .. })) {
+                self.waits += 1;
+                assert_eq!(
+                    self.walt.flights().keys().copied().collect::<BTreeSet<_>>(),
+                    before,
+                    "a wait changes nothing in flight"
+                );
+                return;
+            }
+            self.queue.pop_front();
+            for e in &effects {
+                match e {
+                    Effect::Write { id, .. } => assert!(self.taken.insert(*id), "{id} taken twice"),
+                    Effect::Record(r) if r.event == "meter.rotated" => self.rotated += 1,
+                    Effect::Record(r) if r.event == "meter.handoff" => self.handoffs += 1,
+                    _ => {}
+                }
+            }
+            // Every order in flight before a rotation or handoff is in flight after it.
+            let after: BTreeSet<OrderId> = self.walt.flights().keys().copied().collect();
+            assert!(
+                before.is_subset(&after),
+                "lost {:?}",
+                before.difference(&after).collect::<Vec<_>>()
+            );
+            self.in_flight.insert(id);
+        }
+    }
+
+    fn check(&self) {
+        let ceiling = self.walt.ceiling();
+        assert!(
+            self.walt.hot_tokens() <= ceiling,
+            "hot {} > ceiling {ceiling}",
+            self.walt.hot_tokens()
+        );
+        assert!(
+            self.walt.peak() <= ceiling,
+            "peak {} > ceiling {ceiling}",
+            self.walt.peak()
+        );
+        let flights: BTreeSet<OrderId> = self.walt.flights().keys().copied().collect();
+        assert_eq!(flights, self.in_flight);
+        let metered: BTreeSet<OrderId> = self.walt.meter().in_flight().into_iter().collect();
+        assert_eq!(
+            metered, self.in_flight,
+            "the meter lost track of an order in flight"
+        );
+        // The prompt is exactly what the meter counts.
+        assert_eq!(Words.count(&self.walt.prompt(None)), self.walt.hot_tokens());
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Request(words) => {
+                let id = OrderId(self.next);
+                self.next += 1;
+                self.queue.push_back((id, request(id.0, *words)));
+            }
+            Op::Claim(i) | Op::Finish(i) if !self.in_flight.is_empty() => {
+                let id = *self.in_flight.iter().nth(i % self.in_flight.len()).unwrap();
+                let state = if matches!(op, Op::Claim(_)) {
+                    "active"
+                } else {
+                    "done"
+                };
+                self.walt.handle(Event::Moved {
+                    id,
+                    agent: AgentName::new("chip").unwrap(),
+                    state: state.into(),
+                });
+                if state == "done" {
+                    self.in_flight.remove(&id);
+                }
+            }
+            _ => {}
+        }
+        self.pump();
+        self.check();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn the_meter_never_passes_the_ceiling_and_loses_nothing(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut m = Model::new(300, 400);
+        for op in &ops {
+            m.apply(op);
+        }
+        // Once everything in flight finishes, every waiting request is taken, each once.
+        let mut rounds = 0;
+        while !m.queue.is_empty() {
+            let ids: Vec<OrderId> = m.in_flight.iter().copied().collect();
+            for id in ids {
+                m.walt.handle(Event::Moved { id, agent: AgentName::new("chip").unwrap(), state: "done".into() });
+                m.in_flight.remove(&id);
+            }
+            m.pump();
+            m.check();
+            rounds += 1;
+            prop_assert!(rounds < 1000, "a waiting request is never taken");
+        }
+        prop_assert_eq!(m.taken.len() as u64, m.next - 1);
+    }
+}
+
+#[test]
+fn rotation_then_handoff_then_backpressure_in_that_order() {
+    let mut m = Model::new(300, 400);
+    for _ in 0..4 {
+        m.apply(&Op::Request(10));
+    }
+    m.apply(&Op::Finish(0));
+    let mut i = 0;
+    while m.rotated == 0 && i < 50 {
+        m.apply(&Op::Request(10));
+        i += 1;
+    }
+    assert!(m.rotated > 0, "finished lines are dropped first");
+    while m.handoffs == 0 && i < 200 {
+        m.apply(&Op::Request(10));
+        i += 1;
+    }
+    assert!(m.handoffs > 0, "then a fresh generation");
+    assert!(m.walt.generation() > 1);
+    while m.waits == 0 && i < 400 {
+        m.apply(&Op::Request(10));
+        i += 1;
+    }
+    assert!(m.waits > 0, "then new requests wait");
+}
+
+#[test]
+fn bands_follow_the_seeds_table() {
+    assert_eq!(band(0), "pure routing");
+    assert_eq!(band(2000), "pure routing");
+    assert_eq!(band(2001), "mixed routing and light review");
+    assert_eq!(band(7000), "mixed routing and light review");
+    assert_eq!(band(7001), "drift toward execution");
+    assert_eq!(band(15001), "full executor mode");
+}
+
+/// Forty requests to an agent nobody serves, with a small ceiling: Walt rotates or hands off,
+/// then holds requests back; all forty are accounted for, none twice; and when orders finish,
+/// the waiting ones are taken.
+#[test]
+fn forty_requests_under_a_small_ceiling_end_to_end() {
+    let s = Studio::new();
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("rotate_at = 6000", "rotate_at = 350")
+        .replace("ceiling = 7000", "ceiling = 400");
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    for i in 0..40 {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("all forty accepted and walt held back", || {
+        s.log_count("delivery.accepted") == 40 && s.log_count("meter.backpressure") > 0
+    });
+    let routed = s.ls("inbox/chip/new").len();
+    assert!(routed > 0 && routed < 40, "routed {routed}");
+    assert!(s.log_count("meter.handoff") + s.log_count("meter.rotated") > 0);
+    for r in s.log() {
+        assert!(r["hot_tokens"].as_u64().unwrap() <= 400, "{r}");
+    }
+    let handoffs = s.ls("inbox/walt/handoff");
+    assert!(!handoffs.is_empty());
+    let brief = s.read(&format!("inbox/walt/handoff/{}", handoffs.last().unwrap()));
+    assert!(brief.contains(" chip new\n"), "{brief}");
+    let st = s.status();
+    assert!(st["walt"]["generation"].as_u64().unwrap() > 1);
+    assert!(st["walt"]["hot_tokens"].as_u64().unwrap() <= 400);
+    // chip finishes work (moved to done/ by hand here): room appears, the rest is taken.
+    let mut done = 0;
+    wait_for("every request routed", || {
+        for n in s.ls("inbox/chip/new") {
+            let _ = std::fs::rename(
+                s.path(&format!("inbox/chip/new/{n}")),
+                s.path(&format!("inbox/chip/done/{n}")),
+            );
+            done += 1;
+        }
+        s.ls("inbox/walt/new").is_empty()
+            && s.ls("inbox/chip/new").is_empty()
+            && s.ls("inbox/chip/done").len() == 40
+    });
+    d.stop();
+    let mut markers: Vec<String> = s
+        .ls("inbox/chip/done")
+        .iter()
+        .map(|n| marker_of(&s.read(&format!("inbox/chip/done/{n}"))))
+        .collect();
+    markers.sort();
+    markers.dedup();
+    assert_eq!(markers.len(), 40);
+    assert!(done >= 40);
+}
