@@ -1,1 +1,343 @@
-fn main() {}
+//! `walt-bench`: throughput, latency and metering cost, measured in one run against baselines
+//! run in the same process on the same filesystem, reported as ratios (this machine is shared
+//! and noisy; absolute times drift, ratios much less).
+//!
+//! Usage: `cargo run --release --bin walt-bench -- [N] [DIR]`
+//! (N orders in the burst, default 2000; DIR a folder on the filesystem to measure, default a
+//! temporary folder under the current directory).
+//!
+//! What it measures:
+//! - burst: N requests renamed into `inbox/walt/new/` at once; the real daemon takes them all
+//!   (accepted durably) and routes them (order written, request moved, journal), timed to the
+//!   last one; against a naive loop (per order: write+fsync, rename, fsync dir, journal line +
+//!   fsync) and a batched loop (the same I/O with the syncs shared by the batch).
+//! - latency: single requests dropped one at a time, drop-to-routed p50/p99.
+//! - metering: Walt deciding N requests in process with tiktoken counting, and with a counter
+//!   that costs nothing; the difference is what metering costs per routed order.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use walt::coord::meter::Counter;
+use walt::coord::{Event, Walt};
+use walt::order::OrderId;
+
+fn request(i: usize) -> String {
+    format!(
+        "---\nto: chip\n---\n**Objective:** The widget b{i:06} is polished.\n\n**Acceptance:**\n- `cargo test -p widget` passes\n- the widget renders in the demo page\n- the changelog names b{i:06}\n\n**Files:**\n- repos/app/src/widget.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n- route-to-rex if the change needs an audit\n"
+    )
+}
+
+fn walt_bin() -> PathBuf {
+    let me = std::env::current_exe().expect("current exe");
+    me.with_file_name("walt")
+}
+
+fn init_studio(dir: &Path) {
+    let out = Command::new(walt_bin())
+        .arg("init")
+        .arg(dir)
+        .output()
+        .expect("walt init");
+    assert!(
+        out.status.success(),
+        "walt init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A ceiling high enough that the burst is never held back: this measures the mailbox.
+    let cfg = std::fs::read_to_string(dir.join("config/walt.toml")).unwrap();
+    let cfg = cfg
+        .replace("rotate_at = 6000", "rotate_at = 900000")
+        .replace("ceiling = 7000", "ceiling = 1000000");
+    std::fs::write(dir.join("config/walt.toml"), cfg).unwrap();
+}
+
+fn start_daemon(dir: &Path) -> Child {
+    let child = Command::new(walt_bin())
+        .arg("--root")
+        .arg(dir)
+        .arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("walt daemon");
+    let log = dir.join("state/logs/walt.jsonl");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("daemon.started")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: sending SIGTERM to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0)
+}
+
+fn fsync_dir(p: &Path) {
+    std::fs::File::open(p).unwrap().sync_all().unwrap();
+}
+
+/// The floor: one durable step per order, each with its own syncs.
+fn naive(dir: &Path, n: usize) -> Duration {
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("journal.jsonl"))
+        .unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        let tmp = dir.join(format!("tmp/{i}.md"));
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(request(i).as_bytes()).unwrap();
+        f.sync_data().unwrap();
+        std::fs::rename(&tmp, dir.join(format!("new/{i:06}.md"))).unwrap();
+        fsync_dir(&dir.join("new"));
+        writeln!(
+            journal,
+            "{{\"event\":\"delivery.accepted\",\"order\":\"{i:06}\"}}"
+        )
+        .unwrap();
+        journal.sync_data().unwrap();
+    }
+    t.elapsed()
+}
+
+/// The same I/O with the syncs shared by the whole batch: the best a group commit can do.
+fn batched(dir: &Path, n: usize) -> Duration {
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    let mut journal = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("journal.jsonl"))
+        .unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("tmp/{i}.md")), request(i)).unwrap();
+    }
+    let d = std::fs::File::open(dir).unwrap();
+    rustix::fs::syncfs(&d).unwrap();
+    let mut lines = String::new();
+    for i in 0..n {
+        std::fs::rename(
+            dir.join(format!("tmp/{i}.md")),
+            dir.join(format!("new/{i:06}.md")),
+        )
+        .unwrap();
+        lines.push_str(&format!(
+            "{{\"event\":\"delivery.accepted\",\"order\":\"{i:06}\"}}\n"
+        ));
+    }
+    fsync_dir(&dir.join("new"));
+    fsync_dir(&dir.join("tmp"));
+    journal.write_all(lines.as_bytes()).unwrap();
+    journal.sync_data().unwrap();
+    t.elapsed()
+}
+
+/// Stages N requests in tmp/ first, then renames them all into new/ as one burst; times the
+/// daemon until every one is accepted, and until every one is routed.
+fn burst(dir: &Path, n: usize) -> (Duration, Duration) {
+    init_studio(dir);
+    let child = start_daemon(dir);
+    for i in 0..n {
+        std::fs::write(dir.join(format!("inbox/walt/tmp/b{i}.md")), request(i)).unwrap();
+    }
+    let log = dir.join("state/logs/walt.jsonl");
+    let t = Instant::now();
+    for i in 0..n {
+        std::fs::rename(
+            dir.join(format!("inbox/walt/tmp/b{i}.md")),
+            dir.join(format!("inbox/walt/new/b{i}.md")),
+        )
+        .unwrap();
+    }
+    let mut accepted = None;
+    loop {
+        if accepted.is_none() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches("\"delivery.accepted\"").count() >= n {
+                accepted = Some(t.elapsed());
+            }
+        }
+        if count(&dir.join("inbox/chip/new")) >= n {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "burst did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let routed = t.elapsed();
+    stop(child);
+    (accepted.unwrap_or(routed), routed)
+}
+
+fn latency(dir: &Path, samples: usize) -> Vec<Duration> {
+    init_studio(dir);
+    let child = start_daemon(dir);
+    let mut out = Vec::new();
+    for i in 0..samples {
+        let tmp = dir.join(format!("inbox/walt/tmp/l{i}.md"));
+        std::fs::write(&tmp, request(i)).unwrap();
+        let before = count(&dir.join("inbox/chip/new"));
+        let t = Instant::now();
+        std::fs::rename(&tmp, dir.join(format!("inbox/walt/new/l{i}.md"))).unwrap();
+        while count(&dir.join("inbox/chip/new")) == before {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "order {i} was not routed"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        out.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop(child);
+    out.sort();
+    out
+}
+
+struct Free;
+impl Counter for Free {
+    fn count(&self, _: &str) -> u32 {
+        0
+    }
+}
+
+/// Walt deciding N requests in process: with tiktoken, and with a counter that costs nothing.
+fn metering(n: usize) -> (Duration, Duration) {
+    let cfg = walt::config::parse(
+        "[walt]\nrotate_at = 900000\nceiling = 1000000\n[agents.chip]\nowns = [\"repos/**/*.rs\"]\n[agents.rex]\n",
+    )
+    .unwrap();
+    let texts: Vec<String> = (0..n).map(request).collect();
+    let run = |counter: Box<dyn Counter + Send>| {
+        let mut w = Walt::new(cfg.clone(), 1, counter);
+        let t = Instant::now();
+        for (i, text) in texts.iter().enumerate() {
+            let id = OrderId(i as u64 + 1);
+            std::hint::black_box(w.handle(Event::Request {
+                id,
+                name: format!("{id}-x.md"),
+                text: text.clone(),
+            }));
+        }
+        t.elapsed()
+    };
+    // Warm the tokenizer once so its one-time load is not billed to the orders.
+    let tk = walt::tokens::Tiktoken::new(walt::config::Encoding::O200kBase);
+    tk.count("warm up");
+    let free = run(Box::new(Free));
+    let metered = run(Box::new(tk));
+    (metered, free)
+}
+
+fn per_sec(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let base = args
+        .get(2)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let work = tempfile_dir(&base);
+    println!("walt-bench: N = {n}, on {}", work.display());
+
+    // Interleaved rounds, medians: the filesystem's state (recently freed inodes, the other
+    // core's load) drifts, and each round puts the three side by side in the same conditions.
+    let rounds = 3;
+    let (mut nv, mut bt, mut ac, mut rt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        nv.push(naive(&work.join(format!("naive{r}")), n));
+        bt.push(batched(&work.join(format!("batched{r}")), n));
+        let (a, b) = burst(&work.join(format!("burst{r}")), n);
+        ac.push(a);
+        rt.push(b);
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (naive_t, batched_t, accepted_t, routed_t) =
+        (median(nv), median(bt), median(ac), median(rt));
+    println!("\nburst of {n} orders (median of {rounds} interleaved rounds; compare the ratios):");
+    println!(
+        "  naive loop    {:>10.0} orders/s  ({:.3} s)",
+        per_sec(n, naive_t),
+        naive_t.as_secs_f64()
+    );
+    println!(
+        "  batched loop  {:>10.0} orders/s  ({:.3} s)",
+        per_sec(n, batched_t),
+        batched_t.as_secs_f64()
+    );
+    println!(
+        "  walt taken    {:>10.0} orders/s  ({:.3} s)  = {:.1}x naive, {:.2}x batched",
+        per_sec(n, accepted_t),
+        accepted_t.as_secs_f64(),
+        naive_t.as_secs_f64() / accepted_t.as_secs_f64(),
+        batched_t.as_secs_f64() / accepted_t.as_secs_f64()
+    );
+    println!(
+        "  walt routed   {:>10.0} orders/s  ({:.3} s)  = {:.1}x naive, {:.2}x batched",
+        per_sec(n, routed_t),
+        routed_t.as_secs_f64(),
+        naive_t.as_secs_f64() / routed_t.as_secs_f64(),
+        batched_t.as_secs_f64() / routed_t.as_secs_f64()
+    );
+
+    let lat = latency(&work.join("latency"), 200);
+    let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "\ndrop-to-routed latency of single orders ({} samples):",
+        lat.len()
+    );
+    println!(
+        "  p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3
+    );
+
+    let (metered, free) = metering(n);
+    let meter_cost = metered.saturating_sub(free);
+    println!("\nmetering ({n} decisions in process, tiktoken o200k_base):");
+    println!(
+        "  deciding with the meter   {:.1} µs/order",
+        metered.as_secs_f64() * 1e6 / n as f64
+    );
+    println!(
+        "  deciding, meter free      {:.1} µs/order",
+        free.as_secs_f64() * 1e6 / n as f64
+    );
+    println!("  metering                  {:.1} µs/order = {:.1}% of deciding, {:.2}% of routing end to end", meter_cost.as_secs_f64() * 1e6 / n as f64, 100.0 * meter_cost.as_secs_f64() / metered.as_secs_f64(), 100.0 * (meter_cost.as_secs_f64() / n as f64) / (routed_t.as_secs_f64() / n as f64));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+fn tempfile_dir(base: &Path) -> PathBuf {
+    let p = base.join(format!(".walt-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}

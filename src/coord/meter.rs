@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use crate::order::OrderId;
 
 /// Counts tokens. The daemon uses tiktoken (`tokens::Tiktoken`); tests may count anything.
+/// A counter never counts more tokens than the text has bytes (true of byte-level BPE, where
+/// every token covers at least one byte): the meter relies on it as a cheap upper bound.
 pub trait Counter {
     fn count(&self, text: &str) -> u32;
 }

@@ -334,15 +334,16 @@ impl Walt {
         }
 
         // The meter: the message in hand, and the line the order will keep while in flight.
-        let need = self
-            .counter
-            .count(&text)
-            .max(self.counter.count(&Meter::line_text(
-                id,
-                decision.agent.as_str(),
-                "new",
-                &order.objective,
-            )));
+        // A token is at least one byte, so a text's length bounds its count: far below
+        // rotate_at the bound decides and the message is never tokenized; near it, the exact
+        // count does. Only the order's line, which joins the running sum, is always counted.
+        let line = Meter::line_text(id, decision.agent.as_str(), "new", &order.objective);
+        let bound = text.len().max(line.len()) as u32;
+        let need = if self.meter.hot() + bound <= self.meter.rotate_at {
+            bound
+        } else {
+            self.counter.count(&text).max(self.counter.count(&line))
+        };
         let mut effects = Vec::new();
         match self.verdict(need) {
             Verdict::Take => {}
