@@ -23,8 +23,9 @@ pub struct EventLog {
 
 /// The current time as RFC 3339 with milliseconds, UTC.
 pub fn now_ts() -> String {
-    let ts = jiff::Timestamp::now();
-    ts.round(jiff::Unit::Millisecond).unwrap_or(ts).to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 fn day_of(ts: &str) -> String {
