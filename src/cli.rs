@@ -60,6 +60,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move the oldest order in AGENT's new/ to active/ and print its path (a manual agent's claim).
+    Claim {
+        /// The agent claiming.
+        agent: String,
+    },
+    /// Deliver a report on order ID to Walt (from FILE, or write a skeleton to edit).
+    Report {
+        /// The order id.
+        id: String,
+        /// done, failed, halted, rerouted or blocked.
+        #[arg(long)]
+        status: String,
+        /// The report (markdown). Without it, a skeleton `report-<id>.md` is written here.
+        file: Option<PathBuf>,
+    },
+    /// A person's decision: send order ID out again as a fresh attempt.
+    Retry {
+        /// The order id.
+        id: String,
+    },
+    /// A person's decision: cancel order ID.
+    Cancel {
+        /// The order id.
+        id: String,
+    },
+    /// A person's decision: release order ID parked behind a blocker.
+    Unblock {
+        /// The order id.
+        id: String,
+    },
     /// One order's whole history from the journal: each step, who, why, and the state then.
     Trace {
         /// The order id (e.g. 0042).

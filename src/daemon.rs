@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::Dir;
 
@@ -127,6 +127,7 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         watch_paths.push(base.join("active"));
         watch_paths.push(base);
     }
+    watch_paths.push(opts.root_path.join("state").join(crate::keeper::DECISIONS));
     let watch = watch::install(&watch_paths, tx.clone());
     let signals_tx = tx.clone();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -162,15 +163,25 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         last_snapshot: None,
         reported: HashSet::new(),
     };
-    if let Err(e) = &watch {
-        shell.log(
+    match &watch {
+        Err(e) => shell.log(
             Record::new("daemon.rescan")
                 .level(Level::Warn)
                 .reason(format!(
                     "cannot watch the inboxes ({e}); falling back to reading them every {:?}",
                     opts.rescan
                 )),
-        );
+        ),
+        Ok((_, failed)) if !failed.is_empty() => shell.log(
+            Record::new("daemon.rescan")
+                .level(Level::Warn)
+                .reason(format!(
+                    "cannot watch {}; those folders are read every {:?}",
+                    failed.join("; "),
+                    opts.rescan
+                )),
+        ),
+        Ok(_) => {}
     }
     if replayed.torn_bytes > 0 {
         shell.log(Record::new("daemon.started").level(Level::Warn).reason(format!(
@@ -326,30 +337,53 @@ impl Shell {
 
     /// Hands Walt every order in flight, as the ledger (corrected by the folders) has it.
     fn resume(&mut self) {
-        let flights: Vec<(OrderId, String, String, String, u32)> = self
+        let open: Vec<crate::ledger::Entry> = self
             .ledger
             .open()
             .filter(|e| e.kind == Kind::Order)
-            .map(|e| {
-                (
-                    e.id,
-                    e.agent.clone(),
-                    e.state.clone(),
-                    e.objective.clone().unwrap_or_default(),
-                    e.attempt,
-                )
-            })
+            .cloned()
             .collect();
-        for (id, agent, state, objective, attempt) in flights {
-            if let Ok(agent) = AgentName::new(&agent) {
-                self.walt.handle(Event::Resume {
-                    id,
+        for e in open {
+            let Ok(agent) = AgentName::new(&e.agent) else {
+                continue;
+            };
+            let folder = match e.folder() {
+                "active" => Folder::Active,
+                "done" => Folder::Done,
+                _ => Folder::New,
+            };
+            let text = match self.desk.mailbox().read_file(
+                &agent,
+                folder,
+                OsStr::new(&e.name),
+                MAX_BYTES + 1,
+            ) {
+                Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
+                _ => {
+                    self.report_error(format!(
+                        "cannot read order {} at {}; it stays as the folders have it",
+                        e.id,
+                        folder.display(&agent, &e.name)
+                    ));
+                    continue;
+                }
+            };
+            self.walt
+                .handle(Event::Resume(Box::new(crate::coord::Resume {
+                    id: e.id,
                     agent,
-                    state,
-                    objective,
-                    attempt,
-                });
-            }
+                    state: e.state.clone(),
+                    attempt: e.attempt,
+                    agent_attempt: e.agent_attempt,
+                    hops: e.hops,
+                    name: e.name.clone(),
+                    request_name: e
+                        .request_name
+                        .clone()
+                        .filter(|_| e.request.as_deref() == Some("active")),
+                    text,
+                    blocker: e.blocker.clone(),
+                })));
         }
     }
 
@@ -381,6 +415,7 @@ impl Shell {
                     max_seen = max_seen.max(id.0);
                     if e.kind != EntryKind::File
                         || name.ends_with(".why.md")
+                        || is_archive(name)
                         || OrderId::from_file_name(name).is_none()
                     {
                         continue;
@@ -469,8 +504,16 @@ impl Shell {
                 records.push(r);
             }
         }
+        let mut requeue = Vec::new();
         for e in self.ledger.entries.values() {
-            if e.is_open() && !seen.contains_key(&e.id) {
+            if e.is_open() && e.state != "parked" && !seen.contains_key(&e.id) {
+                // A crash between archiving an attempt and writing the next leaves the request
+                // with no order: send the request round again rather than lose it.
+                if e.kind == Kind::Order && e.request.as_deref() == Some("active") {
+                    if let Some(req) = &e.request_name {
+                        requeue.push((e.id, req.clone()));
+                    }
+                }
                 records.push(
                     Record::new("order.reconciled")
                         .level(Level::Warn)
@@ -485,8 +528,31 @@ impl Shell {
                 );
             }
         }
+        for (id, name) in requeue {
+            match self
+                .desk
+                .move_request(&name, crate::coord::Tray::Active, crate::coord::Tray::New)
+            {
+                Ok(()) => records.push(
+                    Record::new("order.reconciled")
+                        .level(Level::Warn)
+                        .order(id)
+                        .agent("walt")
+                        .state("new")
+                        .path(name.clone())
+                        .with("kind", "request")
+                        .with("request", "new")
+                        .with("request_path", name)
+                        .reason("its order is gone; the request goes round again"),
+                ),
+                Err(e) => self.report_error(format!("cannot requeue request {id}: {e}")),
+            }
+        }
         for (id, name) in fix_requests {
-            match self.desk.move_request(&name, crate::coord::Tray::Active) {
+            match self
+                .desk
+                .move_request(&name, crate::coord::Tray::New, crate::coord::Tray::Active)
+            {
                 Ok(()) => {}
                 Err(e) => self.report_error(format!(
                     "cannot move request {id} to inbox/walt/active/: {e}"
@@ -503,6 +569,7 @@ impl Shell {
     fn observe(&mut self) -> Result<(), DaemonError> {
         let mut listed: BTreeMap<(String, Folder), BTreeSet<String>> = BTreeMap::new();
         let mut records = Vec::new();
+        let mut stalled: Vec<(OrderId, String)> = Vec::new();
         let open: Vec<(OrderId, String, String, String)> = self
             .ledger
             .open()
@@ -531,6 +598,44 @@ impl Shell {
                 names.contains(&name)
             };
             if find(here, self.desk.mailbox()) {
+                // A manual agent keeps its lease by touching the file now and then.
+                let lease = self
+                    .cfg
+                    .agent(&agent)
+                    .filter(|a| a.command.is_none())
+                    .map(|a| a.lease);
+                if let (Folder::Active, Some(lease)) = (here, lease) {
+                    // Claimed by `mv` keeps an old mtime: the lease runs from the later of the
+                    // file's last touch and the moment the claim was seen.
+                    let since = self
+                        .ledger
+                        .entries
+                        .get(&id)
+                        .and_then(|e| e.since.parse::<jiff::Timestamp>().ok())
+                        .map_or(0, |t| t.as_nanosecond());
+                    if let Ok(mtime) = self
+                        .desk
+                        .mailbox()
+                        .mtime_ns(&agent_name, Folder::Active, OsStr::new(&name))
+                        .map(|m| m.max(since))
+                    {
+                        let now = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .as_nanos() as i128;
+                        let idle = Duration::from_nanos((now - mtime).max(0) as u64);
+                        if idle > lease {
+                            stalled.push((
+                                id,
+                                format!(
+                                    "{agent} left it in active/ untouched for {} (lease {})",
+                                    humantime::format_duration(Duration::from_secs(idle.as_secs())),
+                                    humantime::format_duration(lease)
+                                ),
+                            ));
+                        }
+                    }
+                }
                 continue;
             }
             let now_in = [Folder::Active, Folder::New, Folder::Done, Folder::Held]
@@ -579,42 +684,86 @@ impl Shell {
             });
         }
         self.commit(records)?;
+        let mut effects = Vec::new();
+        for (id, why) in stalled {
+            effects.push(Effect::Record(
+                self.walt.stamp(
+                    Record::new("order.stalled")
+                        .level(Level::Warn)
+                        .order(id)
+                        .reason(why.clone()),
+                ),
+            ));
+            effects.extend(self.walt.handle(Event::Failed {
+                id,
+                failure: crate::coord::recovery::Failure::LeaseLost(why),
+            }));
+        }
+        self.perform(effects)?;
+        self.decisions()
+    }
+
+    /// Acts on people's decisions (`walt retry|cancel|unblock`), left in `state/decisions/`.
+    fn decisions(&mut self) -> Result<(), DaemonError> {
+        for (name, decision) in self.keeper.decisions() {
+            let effects = match decision {
+                Ok((id, kind, by)) => self.walt.handle(Event::Decision { id, kind, by }),
+                Err(why) => {
+                    self.report_error(format!(
+                        "state/decisions/{name}: {why}; it is set aside in state/decisions/done/"
+                    ));
+                    Vec::new()
+                }
+            };
+            self.perform(effects)?;
+            if let Err(e) = self.keeper.file_decision(&name) {
+                self.report_error(format!("cannot move state/decisions/{name} to done/: {e}"));
+            }
+        }
         Ok(())
     }
 
     /// Lets Walt route every request waiting in `inbox/walt/new/`, oldest first, and performs
     /// what he decides.
     fn route(&mut self) -> Result<(), DaemonError> {
-        let waiting: Vec<(OrderId, String)> = self
-            .ledger
-            .entries
-            .values()
-            .filter(|e| e.agent == WALT && e.state == "new" && e.kind == Kind::Request)
-            .map(|e| (e.id, e.name.clone()))
-            .collect();
-        let mut effects = Vec::new();
-        let walt = AgentName::walt();
-        for (id, name) in waiting {
-            let text = match self.desk.mailbox().read_file(
-                &walt,
-                Folder::New,
-                OsStr::new(&name),
-                MAX_BYTES + 1,
-            ) {
-                Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-                Ok(Err(_)) | Err(_) => continue, // moved away meanwhile; the next turn sees where
-            };
-            let out = self.walt.handle(Event::Request { id, name, text });
-            let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
-            effects.extend(out);
-            if wait {
-                break;
+        // Reports first: they finish orders, which makes room for requests under the meter.
+        for kind in [Kind::Report, Kind::Request] {
+            let waiting: Vec<(OrderId, String)> = self
+                .ledger
+                .entries
+                .values()
+                .filter(|e| e.agent == WALT && e.state == "new" && e.kind == kind)
+                .map(|e| (e.id, e.name.clone()))
+                .collect();
+            let mut effects = Vec::new();
+            let walt = AgentName::walt();
+            for (id, name) in waiting {
+                let text = match self.desk.mailbox().read_file(
+                    &walt,
+                    Folder::New,
+                    OsStr::new(&name),
+                    MAX_BYTES + 1,
+                ) {
+                    Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                    // Moved away meanwhile; the next turn sees where.
+                    Ok(Err(_)) | Err(_) => continue,
+                };
+                let out = match kind {
+                    Kind::Report => self.walt.handle(Event::Report { id, name, text }),
+                    _ => self.walt.handle(Event::Request { id, name, text }),
+                };
+                let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
+                effects.extend(out);
+                if wait {
+                    break;
+                }
+                if effects.len() >= 4096 {
+                    self.perform(std::mem::take(&mut effects))?;
+                }
             }
-            if effects.len() >= 4096 {
-                self.perform(std::mem::take(&mut effects))?;
-            }
+            self.perform(effects)?;
         }
-        self.perform(effects)
+        Ok(())
     }
 
     /// Performs a batch of Walt's effects phase by phase (see `Effect::phase`), with one
@@ -624,6 +773,8 @@ impl Shell {
             return Ok(());
         }
         effects.sort_by_key(Effect::phase);
+        // An order whose step fails is skipped for the rest of the batch, and Walt is told it
+        // left flight; the next turn finds it where the folders say.
         let mut failed: BTreeSet<OrderId> = BTreeSet::new();
         let decisions: Vec<Record> = effects
             .iter()
@@ -633,42 +784,49 @@ impl Shell {
             })
             .collect();
         self.commit(decisions)?;
-        for e in &effects {
-            if let Effect::Write {
-                agent,
-                id,
-                name,
-                body,
-            } = e
-            {
-                if let Err(err) = self.desk.write_order(agent, name, body) {
-                    failed.insert(*id);
-                    self.report_error(format!("cannot write order {id} to inbox/{agent}/new/{name}: {err}; the request stays in inbox/walt/new/ and is tried again"));
+        for phase in 1..=3 {
+            for e in effects.iter().filter(|e| e.phase() == phase) {
+                if e.order().is_some_and(|id| failed.contains(&id)) {
+                    continue;
+                }
+                let result = match e {
+                    Effect::Archive {
+                        agent,
+                        from,
+                        name,
+                        to_name,
+                        ..
+                    } => self.desk.archive(agent, *from, name, to_name),
+                    Effect::Write {
+                        agent, name, body, ..
+                    } => self.desk.write_order(agent, name, body),
+                    Effect::Handoff { name, body, .. } => self.desk.write_handoff(name, body),
+                    Effect::MoveRequest { name, from, to, .. } => {
+                        self.desk.move_request(name, *from, *to)
+                    }
+                    Effect::HoldRequest { name, why, .. } => self.desk.hold_request(name, why),
+                    Effect::FileReport {
+                        name,
+                        agent,
+                        to_name,
+                        ..
+                    } => self.desk.file_report(name, agent, to_name),
+                    _ => Ok(()),
+                };
+                if let Err(err) = result {
+                    if let Some(id) = e.order() {
+                        failed.insert(id);
+                    }
+                    self.report_error(
+                        format!("{e:?} failed: {err}; it is tried again from what the folders say")
+                            .chars()
+                            .take(400)
+                            .collect(),
+                    );
                 }
             }
-            if let Effect::Handoff { name, body, .. } = e {
-                if let Err(err) = self.desk.write_handoff(name, body) {
-                    self.report_error(format!("cannot write inbox/walt/handoff/{name}: {err}"));
-                }
-            }
+            self.desk.sync().map_err(Fatal)?;
         }
-        self.desk.sync().map_err(Fatal)?;
-        for e in &effects {
-            let r = match e {
-                Effect::MoveRequest { id, name, to } if !failed.contains(id) => {
-                    self.desk.move_request(name, *to).map_err(|err| (*id, err))
-                }
-                Effect::HoldRequest { id, name, why } => {
-                    self.desk.hold_request(name, why).map_err(|err| (*id, err))
-                }
-                _ => Ok(()),
-            };
-            if let Err((id, err)) = r {
-                failed.insert(id);
-                self.report_error(format!("cannot move request {id} in inbox/walt/: {err}"));
-            }
-        }
-        self.desk.sync().map_err(Fatal)?;
         let mut records = Vec::new();
         for e in effects {
             match e {
@@ -713,4 +871,15 @@ impl Shell {
             self.report_error(format!("cannot write state/ledger.json: {e}"));
         }
     }
+}
+
+/// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
+/// `<stem>.report.md`, `<stem>.a1.cancelled.md`), not an order's current file.
+pub fn is_archive(name: &str) -> bool {
+    let stem = name.strip_suffix(".md").unwrap_or(name);
+    stem.ends_with(".report")
+        || stem.ends_with(".cancelled")
+        || stem
+            .rsplit_once(".a")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -52,22 +52,54 @@ impl Desk {
         Ok(())
     }
 
-    /// Moves a request from `inbox/walt/new/` to a tray.
-    pub fn move_request(&mut self, name: &str, to: Tray) -> io::Result<()> {
-        let folder = match to {
-            Tray::Active => Folder::Active,
-            Tray::Done => Folder::Done,
-        };
+    /// Moves a file of Walt's (a request or a report) between his trays.
+    pub fn move_request(&mut self, name: &str, from: Tray, to: Tray) -> io::Result<()> {
         let walt = self.walt.clone();
         self.mailbox.rename(
             &walt,
-            Folder::New,
+            folder(from),
             OsStr::new(name),
-            folder,
+            folder(to),
             OsStr::new(name),
         )?;
-        self.dirty.insert((walt.clone(), Folder::New));
-        self.dirty.insert((walt, folder));
+        self.dirty.insert((walt.clone(), folder(from)));
+        self.dirty.insert((walt, folder(to)));
+        Ok(())
+    }
+
+    /// Moves an attempt's file to the agent's `done/` under `to_name`.
+    pub fn archive(
+        &mut self,
+        agent: &AgentName,
+        from: Tray,
+        name: &str,
+        to_name: &str,
+    ) -> io::Result<()> {
+        self.mailbox.rename(
+            agent,
+            folder(from),
+            OsStr::new(name),
+            Folder::Done,
+            OsStr::new(to_name),
+        )?;
+        self.dirty.insert((agent.clone(), folder(from)));
+        self.dirty.insert((agent.clone(), Folder::Done));
+        Ok(())
+    }
+
+    /// Moves a report from `inbox/walt/new/` to `inbox/<agent>/done/<to_name>`.
+    pub fn file_report(&mut self, name: &str, agent: &AgentName, to_name: &str) -> io::Result<()> {
+        let walt = self.walt.clone();
+        self.mailbox.rename_between(
+            &walt,
+            Folder::New,
+            OsStr::new(name),
+            agent,
+            Folder::Done,
+            OsStr::new(to_name),
+        )?;
+        self.dirty.insert((walt, Folder::New));
+        self.dirty.insert((agent.clone(), Folder::Done));
         Ok(())
     }
 
@@ -120,6 +152,14 @@ impl Desk {
             self.mailbox.sync(&agent, folder)?;
         }
         Ok(())
+    }
+}
+
+fn folder(t: Tray) -> Folder {
+    match t {
+        Tray::New => Folder::New,
+        Tray::Active => Folder::Active,
+        Tray::Done => Folder::Done,
     }
 }
 

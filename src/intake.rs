@@ -278,6 +278,19 @@ impl Intake {
                 batch,
             );
         }
+        if matches!(doc.value, Doc::Report(_)) && inbox.as_str() != WALT {
+            return hold(
+                mb,
+                inbox,
+                folder,
+                name,
+                "a report belongs in inbox/walt/ (or use `walt report`)",
+                &[],
+                "",
+                next_id,
+                batch,
+            );
+        }
         if folder == Folder::Root {
             // Whoever wrote it by hand likely never fsynced it; the rename below must not
             // leave an empty file behind a crash.

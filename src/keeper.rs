@@ -5,13 +5,26 @@ use std::io::{Read, Seek, Write};
 
 use cap_std::fs::{Dir, OpenOptions};
 
+use crate::coord::PersonDecision;
 use crate::journal::{Fatal, Journal, JournalError, Replayed};
 use crate::ledger::Ledger;
 use crate::log::{now_ts, EventLog};
+use crate::order::OrderId;
 use crate::record::Record;
 
 pub const LOCK: &str = "walt.lock";
 pub const LEDGER: &str = "ledger.json";
+/// Where `walt retry|cancel|unblock` leave a person's decision for the daemon.
+pub const DECISIONS: &str = "decisions";
+
+/// A person's decision as `walt retry|cancel|unblock` writes it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DecisionFile {
+    pub decision: String,
+    pub order: String,
+    pub by: String,
+    pub at: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeeperError {
@@ -67,6 +80,12 @@ impl Keeper {
     /// Takes the lock, opens the log, and replays the journal into a ledger.
     pub fn open(state: Dir, echo: bool) -> Result<(Keeper, Ledger, Replayed), KeeperError> {
         let lock = lock(&state)?;
+        state
+            .create_dir_all(DECISIONS)
+            .map_err(|source| KeeperError::Io {
+                what: "decisions",
+                source,
+            })?;
         state
             .create_dir_all("logs")
             .map_err(|source| KeeperError::Io {
@@ -141,6 +160,51 @@ impl Keeper {
         f.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
         drop(f);
         self.state.rename(&tmp, &self.state, LEDGER)
+    }
+
+    /// People's decisions waiting in `state/decisions/`, oldest first: (file name, the
+    /// decision or why it cannot be read).
+    #[allow(clippy::type_complexity)]
+    pub fn decisions(&self) -> Vec<(String, Result<(OrderId, PersonDecision, String), String>)> {
+        let Ok(dir) = self.state.open_dir(DECISIONS) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = dir
+            .entries()
+            .map(|it| {
+                it.filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let parsed = dir
+                    .read(&n)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        serde_json::from_slice::<DecisionFile>(&b).map_err(|e| e.to_string())
+                    })
+                    .and_then(|d| {
+                        let id = OrderId::parse(&d.order).ok_or("not an order id")?;
+                        let kind = PersonDecision::parse(&d.decision)
+                            .ok_or("not retry, cancel or unblock")?;
+                        Ok((id, kind, d.by))
+                    });
+                (n, parsed.map_err(|e| e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Sets a decision that was acted on aside (`state/decisions/done/`); nothing is deleted.
+    pub fn file_decision(&self, name: &str) -> std::io::Result<()> {
+        let dir = self.state.open_dir(DECISIONS)?;
+        dir.create_dir_all("done")?;
+        dir.rename(name, &dir, format!("done/{name}"))
     }
 
     pub fn journal_records(&self) -> u64 {

@@ -37,6 +37,13 @@ pub struct Entry {
     pub request_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<String>,
+    /// Reroutes so far, attempts at the current agent, and what a parked order waits for.
+    #[serde(default)]
+    pub hops: u32,
+    #[serde(default)]
+    pub agent_attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<String>,
     /// When it was first taken, and when it entered its current state (RFC 3339).
     pub created: String,
     pub since: String,
@@ -49,6 +56,16 @@ impl Entry {
             self.state.as_str(),
             "done" | "held" | "cancelled" | "missing"
         )
+    }
+
+    /// The folder the file the ledger names is in: a parked order's last attempt is archived
+    /// in `done/`.
+    pub fn folder(&self) -> &str {
+        if self.state == "parked" {
+            "done"
+        } else {
+            &self.state
+        }
     }
 }
 
@@ -97,6 +114,9 @@ impl Ledger {
             request: None,
             request_name: None,
             objective: None,
+            hops: 0,
+            agent_attempt: 0,
+            blocker: None,
             created: r.ts.clone(),
             since: r.ts.clone(),
         });
@@ -133,6 +153,19 @@ impl Ledger {
         if let Some(o) = r.get_str("objective") {
             entry.objective = Some(o.to_string());
         }
+        if let Some(h) = r.extra.get("hops").and_then(|v| v.as_u64()) {
+            entry.hops = h as u32;
+        }
+        match r.extra.get("agent_attempt").and_then(|v| v.as_u64()) {
+            Some(n) => entry.agent_attempt = n as u32,
+            None if r.attempt.is_some() && r.event == "order.written" => entry.agent_attempt = 1,
+            None => {}
+        }
+        entry.blocker = if state == "parked" {
+            r.get_str("blocker").map(str::to_string)
+        } else {
+            None
+        };
         let after = (
             (entry.agent.clone(), entry.state.clone(), entry.name.clone()),
             entry.request.clone().zip(entry.request_name.clone()),

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod lint;
 pub mod log;
 pub mod mailbox;
+pub mod manual;
 pub mod order;
 pub mod parse;
 pub mod record;

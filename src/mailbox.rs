@@ -512,6 +512,29 @@ impl Mailbox {
         }
     }
 
+    /// Sets a file's times to now (a claim starts the lease), not following symlinks.
+    pub fn touch(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<()> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        let now = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+        };
+        rustix::fs::utimensat(
+            &f.dirs[i],
+            name,
+            &now,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
     /// Modification time (ns since the epoch) of an entry, not following symlinks.
     pub fn mtime_ns(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<i128> {
         check_name(name)?;

@@ -12,6 +12,7 @@ use cap_std::fs::Dir;
 use clap::Parser;
 
 use walt::cli::{exit, Cli, Command};
+use walt::coord::PersonDecision;
 use walt::order::AgentName;
 use walt::{config, diagnostic, lint, studio};
 
@@ -50,6 +51,258 @@ fn run(cli: Cli) -> i32 {
         Command::Submit { ref file, ref to } => submit(&cli.root, file, to.as_deref()),
         Command::Status { json } => status(&cli.root, json),
         Command::Trace { ref id, json } => trace(&cli.root, id, json),
+        Command::Claim { ref agent } => claim(&cli.root, agent),
+        Command::Report {
+            ref id,
+            ref status,
+            ref file,
+        } => report(&cli.root, id, status, file.as_deref()),
+        Command::Retry { ref id } => decide(&cli.root, id, PersonDecision::Retry),
+        Command::Cancel { ref id } => decide(&cli.root, id, PersonDecision::Cancel),
+        Command::Unblock { ref id } => decide(&cli.root, id, PersonDecision::Unblock),
+    }
+}
+
+fn parse_id(id: &str) -> Result<walt::order::OrderId, i32> {
+    walt::order::OrderId::parse(id).ok_or_else(|| {
+        eprintln!(
+            "walt: `{}` is not an order id (e.g. 0042)",
+            id.escape_debug()
+        );
+        exit::USAGE
+    })
+}
+
+/// The configured agent named on the command line, or a usage error listing them.
+fn agent_arg(cfg: &config::Config, name: &str) -> Result<AgentName, i32> {
+    match AgentName::new(name) {
+        Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::order::HUMAN => Ok(a),
+        _ => {
+            eprintln!(
+                "walt: `{}` is not an agent of this studio (the agents are {})",
+                name.escape_debug(),
+                cfg.agent_names()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Err(exit::USAGE)
+        }
+    }
+}
+
+fn claim(cli_root: &Option<PathBuf>, agent: &str) -> i32 {
+    let (path, root, cfg) = match open_studio(cli_root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let agent = match agent_arg(&cfg, agent) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let inbox = match walt::desk::open_inbox(&root) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("walt: cannot open {}/inbox: {e}", path.display());
+            return exit::STUDIO;
+        }
+    };
+    match walt::manual::claim(inbox, &agent) {
+        Ok(Some(name)) => {
+            println!(
+                "{}",
+                path.join("inbox")
+                    .join(agent.as_str())
+                    .join("active")
+                    .join(name)
+                    .display()
+            );
+            exit::OK
+        }
+        Ok(None) => {
+            eprintln!("walt: nothing queued in inbox/{agent}/new/");
+            exit::FAILED
+        }
+        Err(e) => {
+            eprintln!("walt: cannot claim for {agent}: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path>) -> i32 {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let Some(status) = walt::order::Status::parse(status) else {
+        eprintln!(
+            "walt: --status {}: use done, failed, halted, rerouted or blocked",
+            status.escape_debug()
+        );
+        return exit::USAGE;
+    };
+    let (path, root, cfg) = match open_studio(cli_root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let open = || walt::desk::open_inbox(&root);
+    let Some(file) = file else {
+        let mut agents = cfg.agent_names();
+        agents.push(AgentName::human());
+        let found = match open().and_then(|inbox| walt::manual::find(inbox, &agents, id)) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                eprintln!("walt: order {id} is not queued or active in any inbox; `walt status` lists the open ones");
+                return exit::FAILED;
+            }
+            Err(e) => {
+                eprintln!("walt: cannot read {}/inbox: {e}", path.display());
+                return exit::STUDIO;
+            }
+        };
+        let out = PathBuf::from(format!("report-{id}.md"));
+        let text = walt::manual::skeleton(id, &found.agent, status, &found.text);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&out)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                if let Err(e) = f.write_all(text.as_bytes()) {
+                    eprintln!("walt: cannot write {}: {e}", out.display());
+                    return exit::FAILED;
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "walt: cannot write {}: {e} (an earlier skeleton? send it, or move it away)",
+                    out.display()
+                );
+                return exit::FAILED;
+            }
+        }
+        println!("{}", out.display());
+        eprintln!("walt: wrote a skeleton report for {id} ({}, from {}): tick what holds, fill in Touched and the Note, then:\n  walt report {id} --status {} {}", found.name, found.agent, status.as_str(), out.display());
+        return exit::OK;
+    };
+    let name = display(file);
+    let bytes = match read_limited(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("walt: cannot read {name}: {e}");
+            return exit::FAILED;
+        }
+    };
+    let bytes = match walt::manual::with_header(&bytes, id, status) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("walt: {name}: {e}");
+            return exit::USAGE;
+        }
+    };
+    let agents = cfg.agent_names();
+    let linted = lint::lint(&name, &bytes, Some(&agents));
+    if !linted.diagnostics.is_empty() {
+        eprint!("{}", lint::render(&name, &linted));
+    }
+    if linted.kind != lint::Kind::Report {
+        eprintln!("walt: {name} is not a report (it has no `**Outcome:**`); `walt report {id} --status {}` writes a skeleton", status.as_str());
+        return exit::FAILED;
+    }
+    if diagnostic::has_errors(&linted.diagnostics) {
+        eprintln!("walt: not sent: fix the errors above and send it again");
+        return exit::FAILED;
+    }
+    let inbox = match open() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("walt: cannot open {}/inbox: {e}", path.display());
+            return exit::STUDIO;
+        }
+    };
+    match walt::submit::deliver_as(inbox, &bytes, &format!("report-{id}")) {
+        Ok(delivered) => {
+            println!("{}", path.join("inbox/walt/new").join(delivered).display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("walt: could not deliver {name}: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+/// Leaves a person's decision in `state/decisions/` for the daemon, after checking it applies.
+fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> i32 {
+    let id = match parse_id(id) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let (path, root, _cfg) = match open_studio(cli_root) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let state = match open_state(&root, &path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut ledger = walt::ledger::Ledger::default();
+    if let Err(e) = walt::journal::read(&state, |_, r| ledger.apply(&r)) {
+        eprintln!("walt: {e}");
+        return exit::STUDIO;
+    }
+    let Some(entry) = ledger.entries.get(&id) else {
+        eprintln!("walt: no order {id} in this studio; `walt status` lists the open ones");
+        return exit::FAILED;
+    };
+    let applies = match kind {
+        PersonDecision::Unblock => entry.state == "parked",
+        _ => entry.is_open() && entry.kind == walt::ledger::Kind::Order,
+    };
+    if !applies {
+        eprintln!(
+            "walt: cannot {} order {id}: it is {} in inbox/{}/ ({})",
+            kind.as_str(),
+            entry.state,
+            entry.agent,
+            match kind {
+                PersonDecision::Unblock => "only a parked order can be unblocked",
+                _ => "only an order in flight can be retried or cancelled",
+            }
+        );
+        return exit::FAILED;
+    }
+    let by = std::env::var("USER").unwrap_or_else(|_| "a person".into());
+    let at = jiff::Timestamp::now();
+    let doc = walt::keeper::DecisionFile {
+        decision: kind.as_str().into(),
+        order: id.to_string(),
+        by: walt::parse::one_line(&by),
+        at: at.to_string(),
+    };
+    let name = format!("{}-{id}-{}.json", at.as_nanosecond(), kind.as_str());
+    let result = state
+        .create_dir_all(walt::keeper::DECISIONS)
+        .and_then(|()| {
+            let tmp = format!("{}/.{name}.tmp", walt::keeper::DECISIONS);
+            state.write(&tmp, serde_json::to_vec(&doc).expect("decision serializes"))?;
+            state.rename(&tmp, &state, format!("{}/{name}", walt::keeper::DECISIONS))
+        });
+    match result {
+        Ok(()) => {
+            println!("{} {id}: recorded in state/decisions/{name}; the daemon acts on it and journals it", kind.as_str());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!(
+                "walt: cannot record the decision in {}/state/decisions: {e}",
+                path.display()
+            );
+            exit::STUDIO
+        }
     }
 }
 

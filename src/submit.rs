@@ -34,6 +34,11 @@ pub fn set_to(bytes: &[u8], to: &AgentName) -> Vec<u8> {
 
 /// Delivers `bytes` into `inbox/walt/new/` atomically and durably; returns the file name.
 pub fn deliver(inbox: Dir, bytes: &[u8]) -> std::io::Result<String> {
+    deliver_as(inbox, bytes, "submit")
+}
+
+/// The same, with a name prefix saying what it is (`submit-…`, `report-0042-…`).
+pub fn deliver_as(inbox: Dir, bytes: &[u8], prefix: &str) -> std::io::Result<String> {
     let mb = Mailbox::new(inbox);
     let walt = AgentName::walt();
     mb.open_inbox(&walt)?;
@@ -41,7 +46,7 @@ pub fn deliver(inbox: Dir, bytes: &[u8]) -> std::io::Result<String> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let name = format!(
-        "submit-{}.{:09}.{}.md",
+        "{prefix}-{}.{:09}.{}.md",
         t.as_secs(),
         t.subsec_nanos(),
         std::process::id()

@@ -73,6 +73,45 @@ fn who_what(r: &Record) -> (String, String) {
             "walt".into(),
             "left it waiting: no room under the ceiling".into(),
         ),
+        "report.received" => (
+            "walt".into(),
+            format!(
+                "received report {} ({})",
+                r.get_str("report").unwrap_or("?"),
+                r.get_str("status").unwrap_or("?")
+            ),
+        ),
+        "report.filed" => (
+            "walt".into(),
+            format!(
+                "filed this report beside order {} in inbox/{agent}/done/",
+                r.get_str("re").unwrap_or("?")
+            ),
+        ),
+        "review.accepted" => ("walt".into(), "accepted the report at review".into()),
+        "review.rejected" => ("walt".into(), "rejected the report at review".into()),
+        "order.done" => (
+            "walt".into(),
+            format!("closed it: order and report in inbox/{agent}/done/"),
+        ),
+        "recovery.retry" if r.rule.as_deref() == Some("person") => (
+            "a person".into(),
+            format!("sent it back to {agent} as a new attempt"),
+        ),
+        "recovery.retry" => (
+            "walt".into(),
+            format!("sent it back to {agent} as a new attempt"),
+        ),
+        "recovery.reassign" => ("walt".into(), format!("reassigned it to {agent}")),
+        "order.parked" => ("walt".into(), "parked it behind its blocker".into()),
+        "order.unparked" => ("walt".into(), format!("sent it back to {agent}")),
+        "order.cancelled" => ("a person".into(), "cancelled it".into()),
+        "order.stalled" => ("the daemon".into(), "saw its lease run out".into()),
+        "signal.scope-creep" => ("walt".into(), "saw work outside the order's Files".into()),
+        "signal.feedback" => (
+            "walt".into(),
+            "refused a retry without the rejection quoted".into(),
+        ),
         other => ("walt".into(), other.to_string()),
     }
 }

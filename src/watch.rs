@@ -21,19 +21,24 @@ pub struct Watch {
     _watcher: notify::RecommendedWatcher,
 }
 
-/// Watches each folder in `paths`, non-recursively and without following symlinks.
+/// Watches each folder in `paths`, non-recursively and without following symlinks; returns
+/// the folders that could not be watched (they are still read by the periodic rescan).
 ///
 /// The handler never blocks: the channel is bounded, and when it is full a wake is already
 /// queued and the loop will rescan everything anyway, so the extra wake is dropped. Blocking
 /// here would let the kernel's inotify queue overflow.
-pub fn install(paths: &[PathBuf], tx: SyncSender<Wake>) -> notify::Result<Watch> {
+pub fn install(paths: &[PathBuf], tx: SyncSender<Wake>) -> notify::Result<(Watch, Vec<String>)> {
     let handler = move |_event: notify::Result<notify::Event>| match tx.try_send(Wake::Fs) {
         Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
     };
     let config = notify::Config::default().with_follow_symlinks(false);
     let mut watcher = notify::RecommendedWatcher::new(handler, config)?;
+    // One folder that cannot be watched must not cost the others their events.
+    let mut failed = Vec::new();
     for p in paths {
-        watcher.watch(p, RecursiveMode::NonRecursive)?;
+        if let Err(e) = watcher.watch(p, RecursiveMode::NonRecursive) {
+            failed.push(format!("{}: {e}", p.display()));
+        }
     }
-    Ok(Watch { _watcher: watcher })
+    Ok((Watch { _watcher: watcher }, failed))
 }

@@ -7,16 +7,19 @@
 //! it true that Walt cannot do the work: he has no way to.
 
 pub mod meter;
+pub mod recovery;
+pub mod review;
 pub mod route;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::diagnostic::has_errors;
-use crate::order::{AgentName, OrderId, WorkOrder};
+use crate::order::{AgentName, OrderId, Status, WorkOrder};
 use crate::parse::{self, Author, Context};
 use crate::record::{Level, Record};
 use meter::{Counter, Meter, Verdict};
+use recovery::{Facts, Failure};
 use route::{Decision, Refusal};
 
 /// What happens in the world, as Walt is told it.
@@ -28,37 +31,104 @@ pub enum Event {
         name: String,
         text: String,
     },
-    /// At start: an order already in flight (from the ledger, corrected by the folders).
-    Resume {
+    /// A report waits in `inbox/walt/new/` under `name` (`id` is the report's own id).
+    Report {
         id: OrderId,
-        agent: AgentName,
-        state: String,
-        objective: String,
-        attempt: u32,
+        name: String,
+        text: String,
     },
-    /// The shell saw an order reach a new state (claimed, done, cancelled, gone).
+    /// At start: an order already in flight (from the ledger, corrected by the folders), with
+    /// the text of its current attempt's file.
+    Resume(Box<Resume>),
+    /// The shell saw an order reach a new state (claimed, moved by hand, gone).
     Moved {
         id: OrderId,
         agent: AgentName,
         state: String,
     },
+    /// The shell saw an attempt fail without a report (lease lost, timed out).
+    Failed { id: OrderId, failure: Failure },
+    /// A person's decision (`walt retry|cancel|unblock`).
+    Decision {
+        id: OrderId,
+        kind: PersonDecision,
+        by: String,
+    },
 }
 
-/// Where a request in `inbox/walt/` goes next.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub id: OrderId,
+    pub agent: AgentName,
+    pub state: String,
+    pub attempt: u32,
+    pub agent_attempt: u32,
+    pub hops: u32,
+    pub name: String,
+    pub request_name: Option<String>,
+    pub text: String,
+    pub blocker: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonDecision {
+    Retry,
+    Cancel,
+    Unblock,
+}
+
+impl PersonDecision {
+    pub fn parse(s: &str) -> Option<PersonDecision> {
+        match s {
+            "retry" => Some(PersonDecision::Retry),
+            "cancel" => Some(PersonDecision::Cancel),
+            "unblock" => Some(PersonDecision::Unblock),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonDecision::Retry => "retry",
+            PersonDecision::Cancel => "cancel",
+            PersonDecision::Unblock => "unblock",
+        }
+    }
+}
+
+/// A folder of an inbox, as Walt names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tray {
+    New,
     Active,
     Done,
 }
 
+impl Tray {
+    fn of(state: &str) -> Tray {
+        match state {
+            "active" => Tray::Active,
+            "done" => Tray::Done,
+            _ => Tray::New,
+        }
+    }
+}
+
 /// What the shell must do. The shell performs a batch phase by phase: every `Decide` is made
-/// durable first, then every `Write`/`Handoff`, then every move, then every `Record`; so a
-/// decision is on record before the order it decides is written, and an order is on disk before
-/// the request that asked for it leaves `new/`.
+/// durable first, then old attempts are archived, then every `Write`/`Handoff`, then every
+/// move, then every `Record`; so a decision is on record before the order it decides is
+/// written, and an order is on disk before the request that asked for it leaves `new/`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Journal this before anything after it is done.
     Decide(Record),
+    /// Move an attempt's file to `inbox/<agent>/done/<to_name>` (it is finished with).
+    Archive {
+        id: OrderId,
+        agent: AgentName,
+        from: Tray,
+        name: String,
+        to_name: String,
+    },
     /// Write a work order into `inbox/<agent>/new/<name>` (through the desk).
     Write {
         agent: AgentName,
@@ -72,13 +142,26 @@ pub enum Effect {
         name: String,
         body: String,
     },
-    /// Move a request from `inbox/walt/new/` to another tray.
-    MoveRequest { id: OrderId, name: String, to: Tray },
-    /// Move a request to `inbox/walt/held/` with a `.why.md` saying `why`.
+    /// Move a file of Walt's (a request or a report) between his trays.
+    MoveRequest {
+        id: OrderId,
+        name: String,
+        from: Tray,
+        to: Tray,
+    },
+    /// Move a file from `inbox/walt/new/` to `inbox/walt/held/` with a `.why.md` saying `why`.
     HoldRequest {
         id: OrderId,
         name: String,
         why: String,
+    },
+    /// Move a report from `inbox/walt/new/<name>` to `inbox/<agent>/done/<to_name>`, beside
+    /// the order it answers.
+    FileReport {
+        id: OrderId,
+        name: String,
+        agent: AgentName,
+        to_name: String,
     },
     /// The request stays in `inbox/walt/new/` (backpressure); take no later request either.
     Wait { id: OrderId },
@@ -93,9 +176,27 @@ impl Effect {
     pub fn phase(&self) -> u8 {
         match self {
             Effect::Decide(_) => 0,
-            Effect::Write { .. } | Effect::Handoff { .. } => 1,
-            Effect::MoveRequest { .. } | Effect::HoldRequest { .. } | Effect::Wait { .. } => 2,
-            Effect::Record(_) | Effect::Log(_) => 3,
+            Effect::Archive { .. } => 1,
+            Effect::Write { .. } | Effect::Handoff { .. } => 2,
+            Effect::MoveRequest { .. }
+            | Effect::HoldRequest { .. }
+            | Effect::FileReport { .. }
+            | Effect::Wait { .. } => 3,
+            Effect::Record(_) | Effect::Log(_) => 4,
+        }
+    }
+
+    /// The order an effect is about (for skipping the rest of an order whose step failed).
+    pub fn order(&self) -> Option<OrderId> {
+        match self {
+            Effect::Decide(r) | Effect::Record(r) | Effect::Log(r) => r.order,
+            Effect::Archive { id, .. }
+            | Effect::Write { id, .. }
+            | Effect::MoveRequest { id, .. }
+            | Effect::HoldRequest { id, .. }
+            | Effect::FileReport { id, .. }
+            | Effect::Wait { id } => Some(*id),
+            Effect::Handoff { .. } => None,
         }
     }
 }
@@ -104,9 +205,39 @@ impl Effect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flight {
     pub agent: AgentName,
+    /// `new`, `active` or `parked`.
     pub state: String,
-    pub objective: String,
+    /// The order as last written (its header carries the attempt).
+    pub order: WorkOrder,
+    /// Attempts in all (names each attempt's file in `done/`).
     pub attempt: u32,
+    /// Attempts at the current agent (what `attempts` limits).
+    pub agent_attempt: u32,
+    /// Reroutes so far (what `max_hops` limits).
+    pub hops: u32,
+    /// Agents it has been with.
+    pub tried: Vec<AgentName>,
+    /// The current attempt's file name in the agent's folder.
+    pub name: String,
+    /// The request's file name in `inbox/walt/active/`, when it came through Walt.
+    pub request_name: Option<String>,
+    /// What went wrong before, oldest first (quoted to whoever gets it next).
+    pub history: Vec<String>,
+    /// What a parked order waits for.
+    pub blocker: Option<String>,
+}
+
+impl Flight {
+    fn stem(&self) -> String {
+        self.name
+            .strip_suffix(".md")
+            .unwrap_or(&self.name)
+            .to_string()
+    }
+
+    pub fn objective(&self) -> &str {
+        &self.order.objective
+    }
 }
 
 pub struct Walt {
@@ -190,50 +321,72 @@ impl Walt {
     pub fn handle(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Request { id, name, text } => self.request(id, name, text),
-            Event::Resume {
-                id,
-                agent,
-                state,
-                objective,
-                attempt,
-            } => {
-                self.fly(id, agent, state, objective, attempt);
+            Event::Report { id, name, text } => self.report(id, name, text),
+            Event::Resume(r) => {
+                self.resume(*r);
                 Vec::new()
             }
             Event::Moved { id, agent, state } => self.moved(id, agent, state),
+            Event::Failed { id, failure } => match self.flights.get(&id).cloned() {
+                Some(f) if f.state != "parked" => self.recover(id, f, failure, Vec::new()),
+                _ => Vec::new(),
+            },
+            Event::Decision { id, kind, by } => self.decision(id, kind, by),
         }
     }
 
-    fn fly(
-        &mut self,
-        id: OrderId,
-        agent: AgentName,
-        state: String,
-        objective: String,
-        attempt: u32,
-    ) {
-        let line = Meter::line_text(id, agent.as_str(), &state, &objective);
-        self.meter.set_line(id, line, self.counter.as_ref());
-        self.flights.insert(
-            id,
+    fn resume(&mut self, r: Resume) {
+        let order = parse::parse_order(r.text.as_bytes(), Context::default()).value;
+        let mut tried = vec![r.agent.clone()];
+        if r.agent.is_reserved() {
+            tried.clear();
+        }
+        self.fly(
+            r.id,
             Flight {
-                agent,
-                state,
-                objective,
-                attempt,
+                agent: r.agent,
+                state: r.state,
+                order,
+                attempt: r.attempt.max(1),
+                agent_attempt: r.agent_attempt.max(1),
+                hops: r.hops,
+                tried,
+                name: r.name,
+                request_name: r.request_name,
+                history: Vec::new(),
+                blocker: r.blocker,
             },
         );
     }
 
+    /// Puts an order in flight (or updates it), keeping its line in the meter.
+    fn fly(&mut self, id: OrderId, flight: Flight) {
+        let line = Meter::line_text(
+            id,
+            flight.agent.as_str(),
+            &flight.state,
+            &flight.order.objective,
+        );
+        self.meter.set_line(id, line, self.counter.as_ref());
+        self.flights.insert(id, flight);
+    }
+
+    /// An order leaves flight: its line and any open rejection go at the next rotation.
+    fn land(&mut self, id: OrderId) {
+        if self.flights.remove(&id).is_some() {
+            self.meter.finish(id);
+        }
+    }
+
     fn moved(&mut self, id: OrderId, agent: AgentName, state: String) -> Vec<Effect> {
         if is_finished(&state) {
-            if self.flights.remove(&id).is_some() {
-                self.meter.finish(id);
-            }
+            self.land(id);
             return Vec::new();
         }
-        if let Some(f) = self.flights.get(&id).cloned() {
-            self.fly(id, agent, state, f.objective, f.attempt);
+        if let Some(mut f) = self.flights.get(&id).cloned() {
+            f.agent = agent;
+            f.state = state;
+            self.fly(id, f);
         }
         Vec::new()
     }
@@ -425,14 +578,24 @@ impl Walt {
         effects.push(Effect::MoveRequest {
             id,
             name: name.clone(),
+            from: Tray::New,
             to: Tray::Active,
         });
         self.fly(
             id,
-            decision.agent.clone(),
-            "new".into(),
-            order.objective.clone(),
-            1,
+            Flight {
+                agent: decision.agent.clone(),
+                state: "new".into(),
+                order: order.clone(),
+                attempt: 1,
+                agent_attempt: 1,
+                hops: 0,
+                tried: vec![decision.agent.clone()],
+                name: order_name.clone(),
+                request_name: Some(name.clone()),
+                history: Vec::new(),
+                blocker: None,
+            },
         );
         let escalated = decision.agent.is_reserved();
         effects.push(Effect::Record(
@@ -478,7 +641,7 @@ impl Walt {
     }
 
     /// The work order Walt writes for a routed request: the request's four parts, canonical,
-    /// with Walt's front matter.
+    /// with Walt's front matter (attempt 1).
     fn author(&self, id: OrderId, request: &WorkOrder, decision: &Decision) -> WorkOrder {
         let mut order = request.clone();
         order.header.id = Some(id);
@@ -494,5 +657,630 @@ impl Walt {
             order.header.override_reason = None;
         }
         order
+    }
+
+    /// Facts for a recovery decision about a flight.
+    fn facts(&self, f: &Flight) -> Facts {
+        let agent_cfg = self.cfg.agent(f.agent.as_str());
+        Facts {
+            agent: f.agent.clone(),
+            attempt: f.agent_attempt,
+            attempts: agent_cfg.map_or(1, |a| a.attempts),
+            fallbacks: agent_cfg.map(|a| a.fallback.clone()).unwrap_or_default(),
+            tried: f.tried.clone(),
+            priority: f.order.header.priority,
+            hops: f.hops,
+            max_hops: self.cfg.walt.max_hops,
+        }
+    }
+
+    fn facts_fields(r: Record, facts: &Facts) -> Record {
+        r.with("attempts", facts.attempts)
+            .with("agent_attempt", facts.attempt)
+            .with(
+                "fallbacks",
+                facts
+                    .fallbacks
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .with(
+                "tried",
+                facts
+                    .tried
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .with("priority", facts.priority.as_str())
+            .with("hops", facts.hops)
+    }
+
+    /// Moves the current attempt's file out of the way (to the agent's `done/`, as
+    /// `<stem>.a<N>.md`), with its report beside it if there is one.
+    fn archive(
+        &self,
+        id: OrderId,
+        f: &Flight,
+        report: Option<(OrderId, &str)>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let to_name = format!("{}.a{}.md", f.stem(), f.attempt);
+        if f.state != "parked" {
+            effects.push(Effect::Archive {
+                id,
+                agent: f.agent.clone(),
+                from: Tray::of(&f.state),
+                name: f.name.clone(),
+                to_name: to_name.clone(),
+            });
+        }
+        if let Some((rid, rname)) = report {
+            self.file_report(
+                id,
+                rid,
+                rname,
+                &f.agent,
+                format!("{}.a{}.report.md", f.stem(), f.attempt),
+                effects,
+            );
+        }
+    }
+
+    /// Files a report beside the attempt it answers, and records where the report went.
+    fn file_report(
+        &self,
+        order: OrderId,
+        rid: OrderId,
+        name: &str,
+        agent: &AgentName,
+        to_name: String,
+        effects: &mut Vec<Effect>,
+    ) {
+        effects.push(Effect::FileReport {
+            id: rid,
+            name: name.to_string(),
+            agent: agent.clone(),
+            to_name: to_name.clone(),
+        });
+        effects.push(Effect::Record(
+            self.stamp(
+                Record::new("report.filed")
+                    .order(rid)
+                    .agent(agent)
+                    .state("done")
+                    .path(to_name)
+                    .reason(format!("filed beside order {order}"))
+                    .with("kind", "report")
+                    .with("re", order.to_string()),
+            ),
+        ));
+    }
+
+    /// A new attempt of an order, for `agent`, quoting what went before.
+    fn next_attempt(&self, f: &Flight, agent: &AgentName, reason: &str) -> (WorkOrder, String) {
+        let mut order = f.order.clone();
+        order.header.to = Some(agent.clone());
+        order.header.attempt = Some(f.attempt + 1);
+        order.header.from = Some("walt".into());
+        order.header.reason = Some(reason.to_string());
+        let body = parse::render_order(&order);
+        (order, body)
+    }
+
+    /// Answers a failed attempt: retry, reassign or escalate, with the facts on record.
+    fn recover(
+        &mut self,
+        id: OrderId,
+        f: Flight,
+        failure: Failure,
+        mut effects: Vec<Effect>,
+    ) -> Vec<Effect> {
+        self.recover_with(id, f, failure, None, &mut effects);
+        effects
+    }
+
+    fn recover_with(
+        &mut self,
+        id: OrderId,
+        f: Flight,
+        failure: Failure,
+        report: Option<(OrderId, &str)>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let facts = self.facts(&f);
+        let decision = recovery::decide(&failure, &facts);
+        self.apply_decision(id, f, decision, &facts, failure.quote(), report, effects);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_decision(
+        &mut self,
+        id: OrderId,
+        mut f: Flight,
+        decision: recovery::Decision,
+        facts: &Facts,
+        quote: String,
+        report: Option<(OrderId, &str)>,
+        effects: &mut Vec<Effect>,
+    ) {
+        f.history
+            .push(format!("attempt {} ({}): {quote}", f.attempt, f.agent));
+        let (event, agent, why, same_agent) = match decision {
+            recovery::Decision::Retry { agent, why, .. } => ("recovery.retry", agent, why, true),
+            recovery::Decision::Reassign { agent, why } => ("recovery.reassign", agent, why, false),
+            recovery::Decision::Escalate { why } => {
+                ("recovery.escalate", AgentName::human(), why, false)
+            }
+        };
+        // The brief quotes why the last attempt went wrong; for a person, the whole history.
+        let brief = if event == "recovery.escalate" {
+            format!("escalated: {why}; history: {}", f.history.join(" | "))
+        } else {
+            format!("{why}; last attempt: {quote}")
+        };
+        let (order, body) = self.next_attempt(&f, &agent, &brief);
+        if event == "recovery.retry" && !body.contains(&parse::one_line(&quote)) {
+            // Never send a retry that does not say why the last one was rejected.
+            effects.push(Effect::Record(
+                self.stamp(
+                    Record::new("signal.feedback")
+                        .level(Level::Warn)
+                        .order(id)
+                        .agent(&f.agent)
+                        .reason("a retry's brief did not quote the rejection; escalating instead"),
+                ),
+            ));
+            let why = "a retry could not carry its feedback".to_string();
+            return self.apply_decision(
+                id,
+                f,
+                recovery::Decision::Escalate { why },
+                facts,
+                quote,
+                None,
+                effects,
+            );
+        }
+        effects.push(Effect::Decide(
+            self.stamp(Walt::facts_fields(
+                Record::new("route.decided")
+                    .order(id)
+                    .agent(&agent)
+                    .rule(event.trim_start_matches("recovery."))
+                    .reason(why.clone()),
+                facts,
+            )),
+        ));
+        self.archive(id, &f, report, effects);
+        effects.push(Effect::Write {
+            agent: agent.clone(),
+            id,
+            name: f.name.clone(),
+            body,
+        });
+        let attempt = f.attempt + 1;
+        effects.push(Effect::Record(
+            self.stamp(Walt::facts_fields(
+                Record::new(event)
+                    .level(if event == "recovery.escalate" {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    })
+                    .order(id)
+                    .agent(&agent)
+                    .state("new")
+                    .attempt(attempt)
+                    .path(f.name.clone())
+                    .rule(event.trim_start_matches("recovery."))
+                    .reason(brief.clone())
+                    .with("kind", "order")
+                    .with(
+                        "agent_attempt",
+                        if same_agent { f.agent_attempt + 1 } else { 1 },
+                    )
+                    .with("hops", f.hops),
+                facts,
+            )),
+        ));
+        self.meter
+            .set_rejection(id, format!("- {id}: {quote}"), self.counter.as_ref());
+        let mut next = f.clone();
+        next.agent = agent.clone();
+        next.state = "new".into();
+        next.order = order;
+        next.attempt = attempt;
+        next.agent_attempt = if same_agent { f.agent_attempt + 1 } else { 1 };
+        if !same_agent && !agent.is_reserved() && !next.tried.contains(&agent) {
+            next.tried.push(agent);
+        }
+        self.fly(id, next);
+    }
+
+    fn report(&mut self, rid: OrderId, name: String, text: String) -> Vec<Effect> {
+        let ctx = Context {
+            agents: Some(&self.agents),
+            author: Author::Person,
+        };
+        let parsed = parse::parse_report(text.as_bytes(), ctx);
+        let report = parsed.value;
+        let Some(re) = report.header.re else {
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                "the report names no order (`re:`)".into(),
+                false,
+            );
+        };
+        if !parsed.diagnostics.iter().all(|d| !d.is_error()) {
+            let first = parsed
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| format!("line {}: {}", d.line, d.message))
+                .unwrap_or_default();
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!("the report does not lint: {first}"),
+                false,
+            );
+        }
+        let Some(f) = self.flights.get(&re).cloned() else {
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!(
+                    "a report for order {re}, which is unknown or finished; nothing was changed"
+                ),
+                false,
+            );
+        };
+        if f.state == "parked" {
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!(
+                    "a report for order {re}, which is parked until {}",
+                    f.blocker.as_deref().unwrap_or("a person unblocks it")
+                ),
+                false,
+            );
+        }
+        let status = report.header.status.unwrap_or(Status::Failed);
+        let mut effects = vec![Effect::Record(
+            self.stamp(
+                Record::new("report.received")
+                    .order(re)
+                    .agent(&f.agent)
+                    .attempt(f.attempt)
+                    .path(name.clone())
+                    .reason(format!(
+                        "{} reports {}: {}",
+                        report.header.from.as_deref().unwrap_or("?"),
+                        status.as_str(),
+                        report.outcome
+                    ))
+                    .with("report", rid.to_string())
+                    .with("status", status.as_str()),
+            ),
+        )];
+        let review = review::review(&f.order, f.agent.as_str(), &report, &[]);
+        if let Err(rej) = &review {
+            if !rej.scope_creep.is_empty() {
+                effects.push(Effect::Record(
+                    self.stamp(
+                        Record::new("signal.scope-creep")
+                            .level(Level::Warn)
+                            .order(re)
+                            .agent(&f.agent)
+                            .reason(format!(
+                                "outside the order's Files: {}",
+                                rej.scope_creep.join(", ")
+                            )),
+                    ),
+                ));
+            }
+            effects.push(Effect::Record(
+                self.stamp(
+                    Record::new("review.rejected")
+                        .level(Level::Warn)
+                        .order(re)
+                        .agent(&f.agent)
+                        .attempt(f.attempt)
+                        .reason(rej.reasons.join("; "))
+                        .with("reasons", rej.reasons.clone()),
+                ),
+            ));
+            let reasons = rej.reasons.clone();
+            self.recover_with(
+                re,
+                f,
+                Failure::Rejected(reasons),
+                Some((rid, &name)),
+                &mut effects,
+            );
+            return effects;
+        }
+        let note = report.note.trim().to_string();
+        match status {
+            Status::Done => {
+                self.archive_done(re, &f, rid, &name, &mut effects);
+                self.land(re);
+                effects.extend(self.unpark_blocked_by(re));
+            }
+            Status::Failed => self.recover_with(
+                re,
+                f,
+                Failure::Failed(note),
+                Some((rid, &name)),
+                &mut effects,
+            ),
+            Status::Halted => {
+                let facts = self.facts(&f);
+                let why = format!("{} halted: {note}", f.agent);
+                self.apply_decision(
+                    re,
+                    f,
+                    recovery::Decision::Escalate { why },
+                    &facts,
+                    format!("halted: {note}"),
+                    Some((rid, &name)),
+                    &mut effects,
+                );
+            }
+            Status::Rerouted => {
+                let to = report
+                    .header
+                    .route_to
+                    .clone()
+                    .expect("lint requires route-to");
+                let facts = self.facts(&f);
+                let decision = recovery::reroute(&to, &facts);
+                let mut f = f;
+                if matches!(decision, recovery::Decision::Reassign { .. }) {
+                    f.hops += 1;
+                }
+                self.apply_decision(
+                    re,
+                    f,
+                    decision,
+                    &facts,
+                    format!("rerouted to {to}: {note}"),
+                    Some((rid, &name)),
+                    &mut effects,
+                );
+            }
+            Status::Blocked => {
+                let blocker = report.header.blocker.clone().unwrap_or_default();
+                self.archive(re, &f, Some((rid, &name)), &mut effects);
+                let mut parked = f.clone();
+                parked.name = format!("{}.a{}.md", f.stem(), f.attempt);
+                parked.state = "parked".into();
+                parked.blocker = Some(blocker.clone());
+                effects.push(Effect::Record(self.stamp(
+                    Record::new("order.parked")
+                        .order(re)
+                        .agent(&f.agent)
+                        .state("parked")
+                        .attempt(f.attempt)
+                        .path(parked.name.clone())
+                        .reason(format!("{} is blocked by {blocker}: {note}; it waits until that is done or `walt unblock {re}`", f.agent))
+                        .with("blocker", blocker),
+                )));
+                self.fly(re, parked);
+            }
+        }
+        effects
+    }
+
+    /// An accepted attempt: the order and its report side by side in the agent's `done/`, the
+    /// request in `inbox/walt/done/`.
+    fn archive_done(
+        &mut self,
+        id: OrderId,
+        f: &Flight,
+        rid: OrderId,
+        report_name: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        effects.push(Effect::Archive {
+            id,
+            agent: f.agent.clone(),
+            from: Tray::of(&f.state),
+            name: f.name.clone(),
+            to_name: f.name.clone(),
+        });
+        self.file_report(
+            id,
+            rid,
+            report_name,
+            &f.agent,
+            format!("{}.report.md", f.stem()),
+            effects,
+        );
+        if let Some(req) = &f.request_name {
+            effects.push(Effect::MoveRequest {
+                id,
+                name: req.clone(),
+                from: Tray::Active,
+                to: Tray::Done,
+            });
+        }
+        effects.push(Effect::Record(self.stamp(
+            Record::new("review.accepted").order(id).agent(&f.agent).attempt(f.attempt).reason(format!("every Acceptance bullet ticked, every Touched path within Files; report {rid}")),
+        )));
+        let mut done = Record::new("order.done")
+            .order(id)
+            .agent(&f.agent)
+            .state("done")
+            .attempt(f.attempt)
+            .path(f.name.clone())
+            .reason(format!("{} finished it on attempt {}", f.agent, f.attempt));
+        if let Some(req) = &f.request_name {
+            done = done
+                .with("request", "done")
+                .with("request_path", req.clone());
+        }
+        effects.push(Effect::Record(self.stamp(done)));
+        self.meter.clear_rejection(id);
+    }
+
+    /// Orders parked behind `done` go back to their agent.
+    fn unpark_blocked_by(&mut self, done: OrderId) -> Vec<Effect> {
+        let waiting: Vec<OrderId> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| {
+                f.state == "parked" && f.blocker.as_deref().and_then(OrderId::parse) == Some(done)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut effects = Vec::new();
+        for id in waiting {
+            effects.extend(self.unpark(id, format!("its blocker {done} is done")));
+        }
+        effects
+    }
+
+    fn unpark(&mut self, id: OrderId, why: String) -> Vec<Effect> {
+        let Some(f) = self.flights.get(&id).cloned() else {
+            return Vec::new();
+        };
+        let agent = f.agent.clone();
+        let (order, body) = self.next_attempt(&f, &agent, &format!("unparked: {why}"));
+        let name = format!("{}-{}.md", id, order.slug());
+        let attempt = f.attempt + 1;
+        let mut effects = vec![
+            Effect::Write {
+                agent: agent.clone(),
+                id,
+                name: name.clone(),
+                body,
+            },
+            Effect::Record(
+                self.stamp(
+                    Record::new("order.unparked")
+                        .order(id)
+                        .agent(&agent)
+                        .state("new")
+                        .attempt(attempt)
+                        .path(name.clone())
+                        .reason(format!("unparked: {why}"))
+                        .with("kind", "order"),
+                ),
+            ),
+        ];
+        let mut next = f;
+        next.state = "new".into();
+        next.order = order;
+        next.attempt = attempt;
+        next.name = name;
+        next.blocker = None;
+        self.fly(id, next);
+        effects.shrink_to_fit();
+        effects
+    }
+
+    fn decision(&mut self, id: OrderId, kind: PersonDecision, by: String) -> Vec<Effect> {
+        let Some(f) = self.flights.get(&id).cloned() else {
+            return vec![Effect::Log(
+                self.stamp(
+                    Record::new("recovery.escalate")
+                        .level(Level::Warn)
+                        .order(id)
+                        .reason(format!(
+                            "{by} asked to {} order {id}, which is not in flight; nothing changed",
+                            kind.as_str()
+                        )),
+                ),
+            )];
+        };
+        match kind {
+            PersonDecision::Unblock if f.state == "parked" => {
+                self.unpark(id, format!("{by} unblocked it"))
+            }
+            PersonDecision::Unblock => vec![Effect::Log(
+                self.stamp(
+                    Record::new("order.unparked")
+                        .level(Level::Warn)
+                        .order(id)
+                        .reason(format!(
+                        "{by} asked to unblock order {id}, which is not parked; nothing changed"
+                    )),
+                ),
+            )],
+            PersonDecision::Retry => {
+                // A person grants fresh attempts: to the last specialist it was with.
+                let agent = f.tried.last().cloned().unwrap_or_else(|| f.agent.clone());
+                let facts = self.facts(&f);
+                let mut f = f;
+                f.agent_attempt = 0;
+                let why = format!("{by} decided to retry it with {agent}");
+                let mut effects = Vec::new();
+                let decision = recovery::Decision::Retry {
+                    agent,
+                    attempt: 1,
+                    why,
+                };
+                self.apply_decision(
+                    id,
+                    f,
+                    decision,
+                    &facts,
+                    format!("{by} asked for a retry"),
+                    None,
+                    &mut effects,
+                );
+                for e in effects.iter_mut() {
+                    if let Effect::Record(r) = e {
+                        if r.event.starts_with("recovery.") {
+                            r.rule = Some("person".into());
+                        }
+                    }
+                }
+                effects
+            }
+            PersonDecision::Cancel => {
+                let mut effects = Vec::new();
+                if f.state != "parked" {
+                    effects.push(Effect::Archive {
+                        id,
+                        agent: f.agent.clone(),
+                        from: Tray::of(&f.state),
+                        name: f.name.clone(),
+                        to_name: format!("{}.a{}.cancelled.md", f.stem(), f.attempt),
+                    });
+                }
+                if let Some(req) = &f.request_name {
+                    effects.push(Effect::MoveRequest {
+                        id,
+                        name: req.clone(),
+                        from: Tray::Active,
+                        to: Tray::Done,
+                    });
+                }
+                let mut r = Record::new("order.cancelled")
+                    .order(id)
+                    .agent(&f.agent)
+                    .state("cancelled")
+                    .attempt(f.attempt)
+                    .rule("person")
+                    .reason(format!("{by} cancelled it"));
+                if let Some(req) = &f.request_name {
+                    r = r.with("request", "done").with("request_path", req.clone());
+                }
+                effects.push(Effect::Record(self.stamp(r)));
+                self.land(id);
+                self.meter.clear_rejection(id);
+                effects
+            }
+        }
     }
 }

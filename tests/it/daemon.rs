@@ -42,6 +42,12 @@ fn sigterm_stops_cleanly_with_exit_0_and_a_log_line() {
     let last = log.last().unwrap();
     assert_eq!(last["event"], "daemon.stopped");
     assert_eq!(last["level"], "info");
+    // Every folder was watched: no fallback to reading on a timer only.
+    assert!(
+        !log.iter()
+            .any(|r| r["event"] == "daemon.rescan" && r["level"] == "warn"),
+        "{log:?}"
+    );
 }
 
 #[test]

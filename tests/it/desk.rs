@@ -78,7 +78,7 @@ fn names_with_dotdot_slashes_or_absolute_paths_are_refused() {
     ] {
         assert!(d.write_order(&chip(), name, "x").is_err(), "wrote {name:?}");
         assert!(
-            d.move_request(name, Tray::Active).is_err(),
+            d.move_request(name, Tray::New, Tray::Active).is_err(),
             "moved {name:?}"
         );
         assert!(d.hold_request(name, "x").is_err(), "held {name:?}");
@@ -154,7 +154,8 @@ fn a_symlinked_file_is_never_opened_through_and_never_replaced() {
         s.path("inbox/walt/new/0002-y.md"),
     )
     .unwrap();
-    d.move_request("0002-y.md", Tray::Active).unwrap();
+    d.move_request("0002-y.md", Tray::New, Tray::Active)
+        .unwrap();
     // The link itself moved; what it points at did not.
     assert!(
         std::fs::symlink_metadata(s.path("inbox/walt/active/0002-y.md"))
@@ -215,7 +216,8 @@ fn the_desk_writes_orders_and_moves_requests_durably() {
     let mut d = desk(&s);
     s.write("inbox/walt/new/0005-r.md", "request");
     d.write_order(&chip(), "0005-r.md", "order").unwrap();
-    d.move_request("0005-r.md", Tray::Active).unwrap();
+    d.move_request("0005-r.md", Tray::New, Tray::Active)
+        .unwrap();
     d.hold_request("0005-r.md", "x").unwrap_err();
     d.sync().unwrap();
     assert_eq!(s.read("inbox/chip/new/0005-r.md"), "order");

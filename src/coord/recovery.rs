@@ -1,0 +1,126 @@
+//! What a failure means (SPEC §4.5), decided from facts only the coordinator holds: how many
+//! attempts this order has had and may have, which fallbacks exist and were tried, how many
+//! times it was rerouted, and how much it matters. Pure: facts in, a decision out.
+
+use crate::order::{AgentName, Priority};
+
+/// What went wrong with an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The specialist said `failed`.
+    Failed(String),
+    /// Walt rejected the report at review.
+    Rejected(Vec<String>),
+    /// A command agent ran past its timeout.
+    TimedOut(String),
+    /// A manual agent left it untouched past its lease.
+    LeaseLost(String),
+}
+
+impl Failure {
+    /// The words a retry's brief quotes.
+    pub fn quote(&self) -> String {
+        match self {
+            Failure::Failed(note) => format!("the specialist reported failed: {note}"),
+            Failure::Rejected(reasons) => format!("rejected at review: {}", reasons.join("; ")),
+            Failure::TimedOut(what) => format!("timed out: {what}"),
+            Failure::LeaseLost(what) => format!("lease lost: {what}"),
+        }
+    }
+}
+
+/// The facts a decision is made from; logged with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    pub agent: AgentName,
+    pub attempt: u32,
+    pub attempts: u32,
+    /// The agent's fallbacks, in order, that are configured.
+    pub fallbacks: Vec<AgentName>,
+    /// Agents this order has already been with.
+    pub tried: Vec<AgentName>,
+    pub priority: Priority,
+    pub hops: u32,
+    pub max_hops: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Retry {
+        agent: AgentName,
+        attempt: u32,
+        why: String,
+    },
+    Reassign {
+        agent: AgentName,
+        why: String,
+    },
+    Escalate {
+        why: String,
+    },
+}
+
+/// Retry the same agent while its attempts last; else the first fallback not yet tried; else a
+/// person. (A person's order — sent to `human` — is never retried by Walt.)
+pub fn decide(failure: &Failure, f: &Facts) -> Decision {
+    if f.agent.is_reserved() {
+        return Decision::Escalate {
+            why: format!("{} on an order a person holds", failure.quote()),
+        };
+    }
+    if f.attempt < f.attempts {
+        return Decision::Retry {
+            agent: f.agent.clone(),
+            attempt: f.attempt + 1,
+            why: format!(
+                "attempt {} of {} failed ({}); {} has attempts left",
+                f.attempt,
+                f.attempts,
+                failure.quote(),
+                f.agent
+            ),
+        };
+    }
+    if let Some(next) = f.fallbacks.iter().find(|a| !f.tried.contains(a)) {
+        return Decision::Reassign {
+            agent: next.clone(),
+            why: format!(
+                "{}'s {} attempts are used up ({}); {next} is its first untried fallback",
+                f.agent,
+                f.attempts,
+                failure.quote()
+            ),
+        };
+    }
+    let fallbacks = if f.fallbacks.is_empty() {
+        "it has no fallback".to_string()
+    } else {
+        "every fallback was tried".to_string()
+    };
+    Decision::Escalate {
+        why: format!(
+            "{}'s {} attempts are used up ({}) and {fallbacks}; a person decides",
+            f.agent,
+            f.attempts,
+            failure.quote()
+        ),
+    }
+}
+
+/// A reroute is honored while hops last.
+pub fn reroute(to: &AgentName, f: &Facts) -> Decision {
+    if f.hops >= f.max_hops {
+        return Decision::Escalate {
+            why: format!("{} asked to reroute to {to}, but the order has been rerouted {} times (max_hops {}); a person decides", f.agent, f.hops, f.max_hops),
+        };
+    }
+    Decision::Reassign {
+        agent: to.clone(),
+        why: format!(
+            "{} rerouted it to {to}, which its Branching allows (hop {} of {})",
+            f.agent,
+            f.hops + 1,
+            f.max_hops
+        ),
+    }
+}

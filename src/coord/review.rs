@@ -1,0 +1,125 @@
+//! Review at collection (SPEC §4.4): a report is checked against the order it answers before it
+//! is accepted. Pure: the order, the report and what the shell observed are plain values.
+
+use crate::order::{Branch, Report, Status, WorkOrder};
+
+/// Why a report is not accepted as it stands. Each is one sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reasons: Vec<String>,
+    /// Set when a Touched or observed path is outside the order's Files.
+    pub scope_creep: Vec<String>,
+}
+
+fn normalize(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Whether `path` is inside the order's Files (a file named exactly, or under a folder entry
+/// ending in `/`).
+pub fn within(files: &[String], path: &str) -> bool {
+    files.iter().any(|f| {
+        if f.ends_with('/') {
+            path.starts_with(f.as_str())
+        } else {
+            f == path
+        }
+    })
+}
+
+/// The agents the order's Branching allows a `route-to`.
+pub fn routes(order: &WorkOrder) -> Vec<&str> {
+    order
+        .branching
+        .iter()
+        .filter_map(|b| match b {
+            Branch::RouteTo(a, _) => Some(a.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a report against its order. `agent` is who the order was sent to; `changed` the
+/// paths the shell saw change under `repos/` while the order was active.
+pub fn review(
+    order: &WorkOrder,
+    agent: &str,
+    report: &Report,
+    changed: &[String],
+) -> Result<(), Rejection> {
+    let mut reasons = Vec::new();
+    let mut scope_creep = Vec::new();
+    if let Some(from) = &report.header.from {
+        if from != agent {
+            reasons.push(format!(
+                "the report is from {from}, but the order was sent to {agent}"
+            ));
+        }
+    }
+    let status = report.header.status;
+    let ticked = report.acceptance.iter().filter(|t| t.ticked).count();
+    match status {
+        Some(Status::Done) if ticked < report.acceptance.len() => reasons.push(format!(
+            "status done, but {} of {} bullets are not ticked",
+            report.acceptance.len() - ticked,
+            report.acceptance.len()
+        )),
+        Some(Status::Failed)
+            if !report.acceptance.is_empty() && ticked == report.acceptance.len() =>
+        {
+            reasons.push("status failed, but every bullet is ticked".to_string())
+        }
+        _ => {}
+    }
+    if status == Some(Status::Done) {
+        for bullet in &order.acceptance {
+            match report
+                .acceptance
+                .iter()
+                .find(|t| normalize(&t.text) == normalize(bullet))
+            {
+                None => reasons.push(format!(
+                    "Acceptance bullet \"{bullet}\" is missing from the report"
+                )),
+                Some(t) if !t.ticked => {
+                    reasons.push(format!("Acceptance bullet \"{bullet}\" is not ticked"))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for t in &report.touched {
+        if !within(&order.files, t) {
+            scope_creep.push(t.clone());
+            reasons.push(format!("Touched {t} is outside the order's Files"));
+        }
+    }
+    for c in changed {
+        if !within(&order.files, c) && !scope_creep.contains(c) {
+            scope_creep.push(c.clone());
+            reasons.push(format!(
+                "{c} changed while the order was active, and it is outside the order's Files"
+            ));
+        }
+    }
+    if status == Some(Status::Rerouted) {
+        if let Some(to) = &report.header.route_to {
+            if !routes(order).contains(&to.as_str()) {
+                reasons.push(format!(
+                    "route-to {to}: the order's Branching does not name route-to-{to}"
+                ));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection {
+            reasons,
+            scope_creep,
+        })
+    }
+}
