@@ -90,6 +90,22 @@ pub enum Command {
         /// The order id.
         id: String,
     },
+    /// The structured log, readable: time, level, event, order, agent, reason.
+    Log {
+        /// Keep printing as the log grows (across daily rotation).
+        #[arg(long, short)]
+        follow: bool,
+        /// Only this order's events.
+        #[arg(long, value_name = "ID")]
+        order: Option<String>,
+        /// Only events starting with this (e.g. `signal.` or `recovery`).
+        #[arg(long, value_name = "PREFIX")]
+        event: Option<String>,
+    },
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) generated from this command line.
+    Man,
     /// One order's whole history from the journal: each step, who, why, and the state then.
     Trace {
         /// The order id (e.g. 0042).

@@ -15,6 +15,7 @@ pub mod keeper;
 pub mod ledger;
 pub mod lint;
 pub mod log;
+pub mod logview;
 pub mod mailbox;
 pub mod manual;
 pub mod order;

@@ -52,6 +52,26 @@ fn run(cli: Cli) -> i32 {
         Command::Status { json } => status(&cli.root, json),
         Command::Trace { ref id, json } => trace(&cli.root, id, json),
         Command::Claim { ref agent } => claim(&cli.root, agent),
+        Command::Log {
+            follow,
+            ref order,
+            ref event,
+        } => log(&cli.root, follow, order.as_deref(), event.clone()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "walt", &mut std::io::stdout());
+            exit::OK
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("walt: cannot write the man page: {e}");
+                    exit::FAILED
+                }
+            }
+        }
         Command::Report {
             ref id,
             ref status,
@@ -230,6 +250,48 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
         }
         Err(e) => {
             eprintln!("walt: could not deliver {name}: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn log(
+    cli_root: &Option<PathBuf>,
+    follow: bool,
+    order: Option<&str>,
+    event: Option<String>,
+) -> i32 {
+    let order = match order.map(parse_id).transpose() {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let (path, root) = match open_root(cli_root) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let logs = match root.open_dir("state/logs") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "walt: cannot open {}/state/logs: {e}; has the daemon run here? (walt daemon)",
+                path.display()
+            );
+            return exit::STUDIO;
+        }
+    };
+    let filter = walt::logview::Filter { order, event };
+    let mut out = |l: &str| println!("{l}");
+    match walt::logview::show(&logs, &filter, follow, &mut out) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "walt: no log yet in {}/state/logs/walt.jsonl; start the daemon (walt daemon)",
+                path.display()
+            );
+            exit::STUDIO
+        }
+        Err(e) => {
+            eprintln!("walt: cannot read the log: {e}");
             exit::FAILED
         }
     }

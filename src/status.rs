@@ -40,11 +40,21 @@ pub struct Depth {
     pub held: usize,
 }
 
+/// What needs a person: escalations waiting in `inbox/human/new/`, held files, and the
+/// signals of the last day.
+#[derive(Debug, Serialize, Default)]
+pub struct Attention {
+    pub escalations: Vec<String>,
+    pub held: BTreeMap<String, usize>,
+    pub signals: BTreeMap<String, usize>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub walt: WaltStatus,
     pub orders: Vec<OrderStatus>,
     pub inboxes: BTreeMap<String, Depth>,
+    pub attention: Attention,
 }
 
 /// Builds the status from `state/` (journal, ledger snapshot) and `inbox/` (the folders).
@@ -55,7 +65,18 @@ pub fn gather(
     now: jiff::Timestamp,
 ) -> Result<Status, JournalError> {
     let mut ledger = Ledger::default();
-    journal::read(state, |_, r| ledger.apply(&r))?;
+    let day_ago = now
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap_or(now);
+    let mut signals: BTreeMap<String, usize> = BTreeMap::new();
+    journal::read(state, |_, r| {
+        if r.event.starts_with("signal.")
+            && r.ts.parse::<jiff::Timestamp>().is_ok_and(|t| t >= day_ago)
+        {
+            *signals.entry(r.event.clone()).or_default() += 1;
+        }
+        ledger.apply(&r)
+    })?;
     // Every journal record carries Walt's generation and hot tokens as of that step, so the
     // last one is the freshest word on his meter.
     let hot = ledger.walt.hot_tokens;
@@ -134,10 +155,24 @@ pub fn gather(
             objective: e.objective.clone(),
         });
     }
+    let mut attention = Attention {
+        signals,
+        ..Attention::default()
+    };
+    if let Some(names) = present.get(&("human".to_string(), "new")) {
+        attention.escalations = names.iter().cloned().collect();
+        attention.escalations.sort();
+    }
+    for (a, d) in &inboxes {
+        if d.held > 0 {
+            attention.held.insert(a.clone(), d.held);
+        }
+    }
     Ok(Status {
         walt,
         orders,
         inboxes,
+        attention,
     })
 }
 
@@ -178,6 +213,24 @@ pub fn render(s: &Status) -> String {
         ));
     }
     out.push('\n');
+    let a = &s.attention;
+    if !a.escalations.is_empty() || !a.held.is_empty() || !a.signals.is_empty() {
+        out.push_str("needs a person:\n");
+        for e in &a.escalations {
+            out.push_str(&format!("  escalated: inbox/human/new/{e}\n"));
+        }
+        for (agent, n) in &a.held {
+            out.push_str(&format!(
+                "  held: {n} in inbox/{agent}/held/ (each has a .why.md)\n"
+            ));
+        }
+        for (sig, n) in &a.signals {
+            out.push_str(&format!(
+                "  {sig}: {n} in the last 24h (walt log --event {sig})\n"
+            ));
+        }
+        out.push('\n');
+    }
     if s.orders.is_empty() {
         out.push_str("no open orders\n");
         return out;

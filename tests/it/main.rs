@@ -6,6 +6,7 @@ mod cli_lint;
 mod common;
 mod daemon;
 mod desk;
+mod guide;
 mod meter;
 mod parse_rules;
 mod purity;
