@@ -45,6 +45,8 @@ pub struct WaltSettings {
     pub brain: Brain,
     pub brain_command: Vec<String>,
     pub brain_timeout: Duration,
+    /// Folder names under `repos/` whose changes are not watched (`.git`, `target`, …).
+    pub ignore: Vec<String>,
 }
 
 impl Default for WaltSettings {
@@ -57,6 +59,7 @@ impl Default for WaltSettings {
             brain: Brain::Rules,
             brain_command: Vec::new(),
             brain_timeout: Duration::from_secs(60),
+            ignore: vec![".git".into(), "target".into(), "node_modules".into()],
         }
     }
 }
@@ -117,6 +120,7 @@ struct RawWalt {
     brain: Option<Spanned<String>>,
     brain_command: Option<Spanned<Vec<String>>>,
     brain_timeout: Option<Spanned<String>>,
+    ignore: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +141,8 @@ struct RawAgent {
     unconfined: bool,
 }
 
-const WALT_KEYS: [&str; 7] = [
+const WALT_KEYS: [&str; 8] = [
+    "ignore",
     "encoding",
     "rotate_at",
     "ceiling",
@@ -288,6 +293,9 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
                 Diagnostic::error(l, c, "[walt] brain = \"command\" needs brain_command")
                     .help("e.g. brain_command = [\"contrib/brain.sh\"]"),
             );
+        }
+        if let Some(i) = w.ignore {
+            walt.ignore = i;
         }
         if let Some(t) = &w.brain_timeout {
             match duration(t.get_ref()) {
@@ -490,6 +498,7 @@ max_hops = 3               # reroutes of one order before a person decides
 brain = "rules"            # "rules" (built in) or "command" (a model CLI, see brain_command)
 brain_command = []         # with brain = "command": the program and its arguments
 brain_timeout = "60s"
+ignore = [".git", "target", "node_modules"]   # folders under repos/ whose changes are not watched
 
 # A specialist. `owns` globs route an order by its Files (last matching rule wins; `*` does
 # not cross `/`); `keywords` route by the Objective when no file is owned.
@@ -500,8 +509,10 @@ keywords = ["implement", "fix", "migrate", "index"]
 attempts = 2               # tries before reassigning or escalating
 fallback = []              # agents to reassign to when attempts run out
 lease = "30m"              # a claimed order untouched this long is stalled
-# command = ["contrib/chip-agent.sh"]   # uncomment to let the daemon run chip (SPEC §6)
-# timeout = "20m"                        # a command agent is killed after this
+# command = ["../contrib/chip-agent.sh"]  # uncomment to let the daemon run chip (SPEC §6);
+#                                         # it runs in repos/, confined by Landlock
+# timeout = "20m"                         # a command agent is killed after this
+# unconfined = false                      # true only where Landlock is unavailable
 
 [agents.rex]
 role = "Audits changes."

@@ -162,7 +162,18 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         next_id,
         last_snapshot: None,
         reported: HashSet::new(),
+        root_path: opts.root_path.clone(),
+        wake: tx.clone(),
+        running: BTreeMap::new(),
+        finished: Default::default(),
+        refused: BTreeMap::new(),
+        repos_rx: None,
+        repos_lost: Default::default(),
+        observed: BTreeMap::new(),
+        alerted: Default::default(),
     };
+    shell.start_repos_watch(tx.clone());
+    shell.check_confinement();
     match &watch {
         Err(e) => shell.log(
             Record::new("daemon.rescan")
@@ -190,7 +201,7 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         )));
     }
     shell.reconcile()?;
-    shell.resume();
+    shell.resume()?;
     shell.log(
         Record::new("daemon.started")
             .reason(format!(
@@ -262,6 +273,22 @@ struct Shell {
     last_snapshot: Option<Instant>,
     /// Errors already logged, so a persistent one is reported once, not every turn.
     reported: HashSet<String>,
+    /// The studio's path (for the runner's Landlock rules and working folder).
+    root_path: PathBuf,
+    wake: std::sync::mpsc::SyncSender<Wake>,
+    /// Command agents' runs in progress, and runs that ended (filled by the runner's threads;
+    /// a std Mutex: it is held for a push or a drain, never across I/O).
+    running: BTreeMap<OrderId, AgentName>,
+    finished: std::sync::Arc<std::sync::Mutex<Vec<crate::runner::Finished>>>,
+    /// Why each command agent that cannot run is refused (Landlock unavailable).
+    refused: BTreeMap<String, String>,
+    /// Paths changed under `repos/`, from the recursive watch.
+    repos_rx: Option<Receiver<PathBuf>>,
+    repos_lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// What changed under `repos/` while each order was active (for review).
+    observed: BTreeMap<OrderId, BTreeSet<String>>,
+    /// Last silent-execution alert per path: repeats within a window make one alert.
+    alerted: std::collections::HashMap<String, Instant>,
 }
 
 impl Shell {
@@ -303,6 +330,8 @@ impl Shell {
     /// One turn: take deliveries, notice moves, route, commit. Returns when to look again at
     /// hand-drops still settling.
     fn turn(&mut self) -> Result<Option<Instant>, DaemonError> {
+        self.collect_runs()?;
+        self.watch_repos()?;
         // Take everything that is there before routing any of it: a burst still arriving is
         // taken in a few large batches (one journal fsync each) instead of many small turns,
         // and what is taken is acknowledged sooner. Bounded, so routing is never starved.
@@ -331,12 +360,60 @@ impl Shell {
         }
         self.observe()?;
         self.route()?;
+        self.dispatch()?;
         self.snapshot_soon();
         Ok(recheck)
     }
 
     /// Hands Walt every order in flight, as the ledger (corrected by the folders) has it.
-    fn resume(&mut self) {
+    fn resume(&mut self) -> Result<(), DaemonError> {
+        // A command agent's run dies with the daemon (PR_SET_PDEATHSIG): an order still in its
+        // active/ was interrupted. Put it back in new/ so it runs again, once.
+        let interrupted: Vec<(OrderId, String, String)> = self
+            .ledger
+            .open()
+            .filter(|e| e.kind == Kind::Order && e.state == "active")
+            .filter(|e| {
+                self.cfg
+                    .agent(&e.agent)
+                    .is_some_and(|a| a.command.is_some())
+            })
+            .map(|e| (e.id, e.agent.clone(), e.name.clone()))
+            .collect();
+        let mut records = Vec::new();
+        for (id, agent, name) in interrupted {
+            let Ok(a) = AgentName::new(&agent) else {
+                continue;
+            };
+            match self.desk.mailbox().rename(
+                &a,
+                Folder::Active,
+                OsStr::new(&name),
+                Folder::New,
+                OsStr::new(&name),
+            ) {
+                Ok(()) => {
+                    self.desk
+                        .mailbox()
+                        .sync(&a, Folder::Active)
+                        .map_err(Fatal)?;
+                    self.desk.mailbox().sync(&a, Folder::New).map_err(Fatal)?;
+                    records.push(
+                        Record::new("order.reconciled")
+                            .level(Level::Warn)
+                            .order(id)
+                            .agent(&agent)
+                            .state("new")
+                            .path(name)
+                            .reason(
+                                "its run was interrupted when the daemon stopped; it runs again",
+                            ),
+                    );
+                }
+                Err(e) => self.report_error(format!("cannot requeue interrupted order {id}: {e}")),
+            }
+        }
+        self.commit(records)?;
         let open: Vec<crate::ledger::Entry> = self
             .ledger
             .open()
@@ -385,6 +462,7 @@ impl Shell {
                     blocker: e.blocker.clone(),
                 })));
         }
+        Ok(())
     }
 
     /// Reads every folder and makes the ledger say what the folders say (folders win).
@@ -749,7 +827,26 @@ impl Shell {
                     Ok(Err(_)) | Err(_) => continue,
                 };
                 let out = match kind {
-                    Kind::Report => self.walt.handle(Event::Report { id, name, text }),
+                    Kind::Report => {
+                        // What changed under repos/ during the attempt goes to review with it.
+                        let re = crate::parse::parse_report(
+                            text.as_bytes(),
+                            crate::parse::Context::default(),
+                        )
+                        .value
+                        .header
+                        .re;
+                        let changed = re
+                            .and_then(|re| self.observed.remove(&re))
+                            .map(|s| s.into_iter().collect())
+                            .unwrap_or_default();
+                        self.walt.handle(Event::Report {
+                            id,
+                            name,
+                            text,
+                            changed,
+                        })
+                    }
                     _ => self.walt.handle(Event::Request { id, name, text }),
                 };
                 let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
@@ -848,6 +945,339 @@ impl Shell {
         Ok(())
     }
 
+    // ---- command agents and the repos watch -----------------------------------------------
+
+    fn start_repos_watch(&mut self, wake: std::sync::mpsc::SyncSender<Wake>) {
+        let repos = self.root_path.join("repos");
+        if !repos.is_dir() {
+            return;
+        }
+        let (tx, rx) = sync_channel::<PathBuf>(4096);
+        match watch::install_repos(
+            &repos,
+            self.cfg.walt.ignore.clone(),
+            tx,
+            self.repos_lost.clone(),
+            wake,
+        ) {
+            Ok(w) => {
+                self.repos_rx = Some(rx);
+                // The watcher lives as long as the daemon.
+                std::mem::forget(w);
+            }
+            Err(e) => self.log(
+                Record::new("daemon.rescan")
+                    .level(Level::Warn)
+                    .reason(format!(
+                        "cannot watch repos/ ({e}); changes nobody ordered will not be noticed"
+                    )),
+            ),
+        }
+    }
+
+    /// Refuses, up front and once, every command agent that could not be confined.
+    fn check_confinement(&mut self) {
+        let landlock = crate::runner::landlock_available();
+        for a in &self.cfg.agents {
+            if a.command.is_none() || a.unconfined {
+                if a.command.is_some() {
+                    self.keeper.log(&self.walt.stamp(Record::new("daemon.started").level(Level::Warn).agent(&a.name).reason(format!(
+                        "{} runs UNCONFINED (`unconfined = true`): it can read and write anything this user can",
+                        a.name
+                    ))));
+                }
+                continue;
+            }
+            if let Err(why) = &landlock {
+                let why = format!("refusing to run command agent {}: {why}; set `unconfined = true` for it to run anyway", a.name);
+                self.refused.insert(a.name.to_string(), why.clone());
+                self.keeper.log(
+                    &self.walt.stamp(
+                        Record::new("daemon.started")
+                            .level(Level::Error)
+                            .agent(&a.name)
+                            .reason(why),
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Takes what the repos watch saw: attributes each change to the orders active now, and
+    /// alerts a person to changes no active order's Files cover (signal *silent-execution*).
+    fn watch_repos(&mut self) -> Result<(), DaemonError> {
+        let Some(rx) = &self.repos_rx else {
+            return Ok(());
+        };
+        let mut paths = BTreeSet::new();
+        while let Ok(p) = rx.try_recv() {
+            // A folder created in one go (mkdir -p, then files) can fill before the recursive
+            // watch reaches it: list what is in it now (links not followed, bounded).
+            let mut found = vec![p.clone()];
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                found = walk_files(&p, &self.cfg.walt.ignore, 1000);
+            }
+            for f in found {
+                if let Ok(rel) = f.strip_prefix(&self.root_path) {
+                    paths.insert(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let lost = self
+            .repos_lost
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        if lost > 0 {
+            self.log(Record::new("signal.silent-execution").level(Level::Warn).reason(format!(
+                "{lost} changes under repos/ came faster than they could be looked at; some may not be attributed"
+            )));
+        }
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let active: Vec<(OrderId, Vec<String>)> = self
+            .walt
+            .flights()
+            .iter()
+            .filter(|(_, f)| f.state == "active")
+            .map(|(id, f)| (*id, f.order.files.clone()))
+            .collect();
+        let mut records = Vec::new();
+        for p in paths {
+            let owners: Vec<OrderId> = active
+                .iter()
+                .filter(|(_, files)| crate::coord::review::within(files, &p))
+                .map(|(id, _)| *id)
+                .collect();
+            for (id, _) in &active {
+                // A change inside another active order's Files is that order's business.
+                if owners.is_empty() || owners.contains(id) {
+                    self.observed.entry(*id).or_default().insert(p.clone());
+                }
+            }
+            if owners.is_empty() {
+                let recent = self
+                    .alerted
+                    .get(&p)
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+                if recent {
+                    continue;
+                }
+                self.alerted.insert(p.clone(), Instant::now());
+                let why = if active.is_empty() {
+                    "no order is active".to_string()
+                } else {
+                    format!(
+                        "no active order's Files cover it (active: {})",
+                        active
+                            .iter()
+                            .map(|(id, _)| id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                records.push(
+                    Record::new("signal.silent-execution")
+                        .level(Level::Warn)
+                        .path(p.clone())
+                        .reason(format!("{p} changed and {why}")),
+                );
+                let note = format!(
+                    "# Silent execution: {p}\n\n`{p}` changed under repos/ and {why}. Every change should come from an order; find out who made it (`walt log --event signal.`), and turn it into an order or undo it.\n"
+                );
+                let name = format!(
+                    "{}-silent-execution.md",
+                    jiff::Timestamp::now().as_nanosecond()
+                );
+                if let Err(e) = self
+                    .desk
+                    .mailbox()
+                    .write_note(OsStr::new(&name), note.as_bytes())
+                {
+                    self.report_error(format!("cannot write inbox/human/notes/{name}: {e}"));
+                }
+            }
+        }
+        self.commit(records)?;
+        Ok(())
+    }
+
+    /// Starts every command agent's queued order (one run at a time per agent).
+    fn dispatch(&mut self) -> Result<(), DaemonError> {
+        let queued: Vec<(OrderId, AgentName, String, Vec<String>)> = self
+            .walt
+            .flights()
+            .iter()
+            .filter(|(id, f)| f.state == "new" && !self.running.contains_key(id))
+            .filter(|(_, f)| {
+                self.cfg
+                    .agent(f.agent.as_str())
+                    .is_some_and(|a| a.command.is_some())
+            })
+            .map(|(id, f)| {
+                (
+                    *id,
+                    f.agent.clone(),
+                    self.walt.flights()[id].name.clone(),
+                    f.order.files.clone(),
+                )
+            })
+            .collect();
+        for (id, agent, name, files) in queued {
+            if self.running.values().any(|a| *a == agent)
+                || self.refused.contains_key(agent.as_str())
+            {
+                continue;
+            }
+            let a = self.cfg.agent(agent.as_str()).expect("filtered").clone();
+            let mb = self.desk.mailbox();
+            let text = match mb.read_file(&agent, Folder::New, OsStr::new(&name), MAX_BYTES + 1) {
+                Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
+                _ => continue,
+            };
+            if let Err(e) = mb.rename(
+                &agent,
+                Folder::New,
+                OsStr::new(&name),
+                Folder::Active,
+                OsStr::new(&name),
+            ) {
+                self.report_error(format!("cannot claim {id} for command agent {agent}: {e}"));
+                continue;
+            }
+            mb.sync(&agent, Folder::New).map_err(Fatal)?;
+            mb.sync(&agent, Folder::Active).map_err(Fatal)?;
+            let log_name = format!("{id}.log");
+            let log = match mb.append_log(&agent, Folder::Active, OsStr::new(&log_name)) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.report_error(format!("cannot open inbox/{agent}/active/{log_name}: {e}"));
+                    continue;
+                }
+            };
+            self.commit(vec![Record::new("order.claimed")
+                .order(id)
+                .agent(&agent)
+                .state("active")
+                .path(name.clone())
+                .rule("command agent")
+                .reason(format!(
+                    "the daemon runs {:?} for {agent}",
+                    a.command.as_ref().expect("command")
+                ))])?;
+            self.walt.handle(Event::Moved {
+                id,
+                agent: agent.clone(),
+                state: "active".into(),
+            });
+            let job = crate::runner::Job {
+                id,
+                agent: agent.clone(),
+                command: a.command.clone().expect("command"),
+                timeout: a.timeout,
+                unconfined: a.unconfined,
+                repos: self.root_path.join("repos"),
+                files,
+                studio: self.root_path.clone(),
+                order_text: text,
+                log,
+            };
+            let sink = self.finished.clone();
+            match crate::runner::start(
+                job,
+                move |f| sink.lock().expect("finished lock").push(f),
+                self.wake.clone(),
+            ) {
+                Ok(()) => {
+                    self.running.insert(id, agent);
+                }
+                Err(e) => {
+                    // It never started: answer it like a run that failed at once.
+                    self.finished
+                        .lock()
+                        .expect("finished lock")
+                        .push(crate::runner::Finished {
+                            id,
+                            agent: agent.clone(),
+                            report: None,
+                            exit: format!("could not start: {e}"),
+                            timed_out: false,
+                            tail: e,
+                            elapsed: Duration::ZERO,
+                        });
+                    self.running.insert(id, agent);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Files a report into `inbox/walt/new/` for every run that ended; the next scan takes it
+    /// and Walt reviews it like any other.
+    fn collect_runs(&mut self) -> Result<(), DaemonError> {
+        let done: Vec<crate::runner::Finished> =
+            std::mem::take(&mut *self.finished.lock().expect("finished lock"));
+        for f in done {
+            self.running.remove(&f.id);
+            let acceptance = self
+                .walt
+                .flights()
+                .get(&f.id)
+                .map(|fl| fl.order.acceptance.clone())
+                .unwrap_or_default();
+            let report = match (&f.report, f.timed_out) {
+                (Some(r), false) => r.clone(),
+                _ => crate::runner::failed_report(&f, &f.agent, &acceptance),
+            };
+            let name = format!(
+                "report-{}-run-{}.md",
+                f.id,
+                jiff::Timestamp::now().as_nanosecond()
+            );
+            let walt = AgentName::walt();
+            self.desk
+                .mailbox()
+                .write_new(
+                    &walt,
+                    Folder::New,
+                    OsStr::new(&name),
+                    report.as_bytes(),
+                    true,
+                )
+                .map_err(Fatal)?;
+            self.desk
+                .mailbox()
+                .sync(&walt, Folder::New)
+                .map_err(Fatal)?;
+            self.log(
+                Record::new("order.ran")
+                    .level(if f.timed_out {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    })
+                    .order(f.id)
+                    .agent(&f.agent)
+                    .path(name)
+                    .reason(format!(
+                        "{} after {:.1}s{}; {}",
+                        f.exit,
+                        f.elapsed.as_secs_f64(),
+                        if f.timed_out {
+                            " (timed out: killed with its process group)"
+                        } else {
+                            ""
+                        },
+                        if f.report.is_some() && !f.timed_out {
+                            "its report goes to review"
+                        } else {
+                            "the daemon files a failed report"
+                        }
+                    )),
+            );
+        }
+        Ok(())
+    }
+
     fn snapshot_soon(&mut self) {
         if self
             .last_snapshot
@@ -866,6 +1296,8 @@ impl Shell {
             "rotate_at": self.cfg.walt.rotate_at,
             "ceiling": self.walt.ceiling(),
             "band": crate::coord::meter::band(self.walt.hot_tokens()),
+            "refused": self.refused,
+            "running": self.running.keys().map(|id| id.to_string()).collect::<Vec<_>>(),
         });
         if let Err(e) = self.keeper.snapshot(&self.ledger, walt) {
             self.report_error(format!("cannot write state/ledger.json: {e}"));
@@ -882,4 +1314,29 @@ pub fn is_archive(name: &str) -> bool {
         || stem
             .rsplit_once(".a")
             .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The files under a folder (symlinks not followed, ignored names skipped), at most `limit`.
+fn walk_files(dir: &std::path::Path, ignore: &[String], limit: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if ignore.iter().any(|i| e.file_name() == i.as_str()) {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => out.push(e.path()),
+                Err(_) => {}
+            }
+            if out.len() >= limit {
+                return out;
+            }
+        }
+    }
+    out
 }

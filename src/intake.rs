@@ -150,7 +150,8 @@ impl Intake {
                     if folder == Folder::Root
                         && entry.kind == EntryKind::Dir
                         && (INBOX_FOLDERS.iter().any(|f| OsStr::new(f) == entry.name)
-                            || (inbox.as_str() == WALT && entry.name == "handoff"))
+                            || (inbox.as_str() == WALT && entry.name == "handoff")
+                            || (inbox.as_str() == crate::order::HUMAN && entry.name == "notes"))
                     {
                         continue;
                     }

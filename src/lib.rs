@@ -21,6 +21,7 @@ pub mod manual;
 pub mod order;
 pub mod parse;
 pub mod record;
+pub mod runner;
 pub mod status;
 pub mod studio;
 pub mod submit;

@@ -454,6 +454,47 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Opens (creating) a log file for appending in a folder, never through a link.
+    pub fn append_log(
+        &self,
+        agent: &AgentName,
+        folder: Folder,
+        name: &OsStr,
+    ) -> io::Result<std::fs::File> {
+        check_name(name)?;
+        let (f, i) = self.dir(agent, folder)?;
+        let fd = rustix::fs::openat(
+            &f.dirs[i],
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// Writes a note for a person into `inbox/human/notes/` (not a delivery: never taken).
+    pub fn write_note(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+        check_name(name)?;
+        let human = AgentName::human();
+        let f = self.folders(&human)?;
+        match f.dirs[0].create_dir("notes") {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let notes = f.dirs[0].open_dir_nofollow("notes")?;
+        let fd = rustix::fs::openat(
+            &notes,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        fsync_dir(&notes)
+    }
+
     /// Reads at most `limit` bytes of an open mail file.
     pub fn read(mail: &Mail, limit: usize) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();

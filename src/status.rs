@@ -110,6 +110,7 @@ pub fn gather(
                     !n.starts_with(b".") && !why_note
                 })
                 .filter(|e| e.kind == EntryKind::File || folder == Folder::Held)
+                .filter(|e| folder == Folder::Held || e.name.as_encoded_bytes().ends_with(b".md"))
                 .filter_map(|e| e.name.into_string().ok())
                 .collect();
             match folder {

@@ -31,8 +31,10 @@ pub enum Event {
         name: String,
         text: String,
     },
-    /// A report waits in `inbox/walt/new/` under `name` (`id` is the report's own id).
+    /// A report waits in `inbox/walt/new/` under `name` (`id` is the report's own id);
+    /// `changed` is what the shell saw change under `repos/` while the order was active.
     Report {
+        changed: Vec<String>,
         id: OrderId,
         name: String,
         text: String,
@@ -321,7 +323,12 @@ impl Walt {
     pub fn handle(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Request { id, name, text } => self.request(id, name, text),
-            Event::Report { id, name, text } => self.report(id, name, text),
+            Event::Report {
+                id,
+                name,
+                text,
+                changed,
+            } => self.report(id, name, text, changed),
             Event::Resume(r) => {
                 self.resume(*r);
                 Vec::new()
@@ -899,7 +906,13 @@ impl Walt {
         self.fly(id, next);
     }
 
-    fn report(&mut self, rid: OrderId, name: String, text: String) -> Vec<Effect> {
+    fn report(
+        &mut self,
+        rid: OrderId,
+        name: String,
+        text: String,
+        changed: Vec<String>,
+    ) -> Vec<Effect> {
         let ctx = Context {
             agents: Some(&self.agents),
             author: Author::Person,
@@ -971,7 +984,7 @@ impl Walt {
                     .with("status", status.as_str()),
             ),
         )];
-        let review = review::review(&f.order, f.agent.as_str(), &report, &[]);
+        let review = review::review(&f.order, f.agent.as_str(), &report, &changed);
         if let Err(rej) = &review {
             if !rej.scope_creep.is_empty() {
                 effects.push(Effect::Record(

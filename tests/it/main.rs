@@ -1,6 +1,7 @@
 //! The one integration test binary: every module drives the real `walt` executable on a
 //! temporary studio, or the library's pure parts with plain values.
 
+mod agents;
 mod answers;
 mod cli_lint;
 mod common;

@@ -1,0 +1,335 @@
+//! Command agents (SPEC §6): the daemon runs a specialist's `command` in `repos/` with the order
+//! on standard input, confined by Landlock, killed with its whole process group at `timeout`,
+//! and turns what it leaves behind into a report.
+//!
+//! Confinement is all or nothing: the ruleset is built before the fork with every filesystem
+//! right of ABI 5 handled as a hard requirement, and `restrict_self` runs in the child between
+//! fork and exec; if the kernel cannot enforce it fully, the child fails before the command
+//! starts. What the process may do: read and execute the system's folders, read `repos/`, write
+//! (and truncate) the order's Files that exist, create files in the folder of a File that does
+//! not exist yet (Landlock rules name existing objects; anything else it creates there is caught
+//! as scope creep by the repos watch), and write its report file and private temp folder. It
+//! cannot open `state/`, `config/` or any inbox, and cannot link or rename across those limits.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use landlock::{
+    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, ABI,
+};
+
+use crate::order::{AgentName, OrderId};
+use crate::watch::Wake;
+
+/// The ABI whose rights are handled; this kernel family offers 7 (see DESIGN.md).
+const LANDLOCK_ABI: ABI = ABI::V5;
+
+/// Folders every program needs to read (and run things from).
+const SYSTEM_READ: [&str; 10] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/proc", "/sys",
+];
+
+/// What one run is given.
+pub struct Job {
+    pub id: OrderId,
+    pub agent: AgentName,
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    pub unconfined: bool,
+    /// The studio's `repos/` (the command's working folder).
+    pub repos: PathBuf,
+    /// The order's Files, relative to the studio (`repos/...`).
+    pub files: Vec<String>,
+    /// The studio root, to resolve Files.
+    pub studio: PathBuf,
+    /// The order's text: on standard input, and in `WALT_ORDER_FILE` (a copy in the run's own
+    /// folder, since the agent may not read the inbox).
+    pub order_text: String,
+    /// The log file beside the order, opened by the daemon.
+    pub log: std::fs::File,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: OrderId,
+    pub agent: AgentName,
+    /// The report it left (report file, else standard output if it parses as one), if any.
+    pub report: Option<String>,
+    pub exit: String,
+    pub timed_out: bool,
+    /// The last lines of its output, for a synthesized report.
+    pub tail: String,
+    pub elapsed: Duration,
+}
+
+/// Whether this kernel can enforce the ruleset fully. Checked once at start so the daemon can
+/// refuse confined command agents up front (and say so) instead of failing each run.
+pub fn landlock_available() -> Result<(), String> {
+    let probe = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(LANDLOCK_ABI))
+        .and_then(|r| r.create());
+    match probe {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "Landlock ABI {} cannot be enforced here: {e}",
+            LANDLOCK_ABI as i32
+        )),
+    }
+}
+
+fn rule(path: &Path, access: landlock::BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
+    PathFd::new(path)
+        .ok()
+        .map(|fd| PathBeneath::new(fd, access))
+}
+
+/// The ruleset for one run, built in the parent.
+fn ruleset(job: &Job, run_dir: &Path) -> Result<RulesetCreated, String> {
+    let abi = LANDLOCK_ABI;
+    let read = AccessFs::from_read(abi);
+    let write_file = AccessFs::WriteFile | AccessFs::ReadFile | AccessFs::Truncate;
+    let create_here = write_file | AccessFs::MakeReg | AccessFs::ReadDir;
+    let mut rules: Vec<PathBeneath<PathFd>> = Vec::new();
+    for p in SYSTEM_READ {
+        rules.extend(rule(Path::new(p), read));
+    }
+    // /dev/null and friends: read and write, nothing else in /dev.
+    for p in [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/urandom",
+        "/dev/random",
+        "/dev/tty",
+    ] {
+        rules.extend(rule(Path::new(p), write_file));
+    }
+    rules.extend(rule(&job.repos, read));
+    // The program itself, when named by path (relative to repos/, where it runs).
+    if job.command[0].contains('/') {
+        let program = job.repos.join(&job.command[0]);
+        rules.extend(rule(&program, AccessFs::Execute | AccessFs::ReadFile));
+    }
+    for f in &job.files {
+        let path = job.studio.join(f);
+        if f.ends_with('/') {
+            if path.is_dir() {
+                rules.extend(rule(&path, AccessFs::from_all(abi) & !AccessFs::Execute));
+            } else if let Some(parent) = nearest_dir(&path) {
+                rules.extend(rule(&parent, create_here | AccessFs::MakeDir));
+            }
+        } else if path.is_file() {
+            rules.extend(rule(&path, write_file));
+        } else if let Some(parent) = nearest_dir(&path) {
+            rules.extend(rule(&parent, create_here | AccessFs::MakeDir));
+        }
+    }
+    rules.extend(rule(run_dir, AccessFs::from_all(abi) & !AccessFs::Execute));
+    let mut created = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.create())
+        .map_err(|e| e.to_string())?;
+    for r in rules {
+        created = created.add_rule(r).map_err(|e| e.to_string())?;
+    }
+    Ok(created)
+}
+
+/// The nearest existing folder at or above `path`, never above the studio's `repos/`.
+fn nearest_dir(path: &Path) -> Option<PathBuf> {
+    let mut p = path.parent()?;
+    loop {
+        if p.is_dir() {
+            return Some(p.to_path_buf());
+        }
+        p = p.parent()?;
+    }
+}
+
+/// Starts a run on its own thread; when it ends, `done` is called with how, and the loop is
+/// woken. Returns an error (nothing started) when it cannot even begin.
+pub fn start(
+    mut job: Job,
+    done: impl FnOnce(Finished) + Send + 'static,
+    wake: SyncSender<Wake>,
+) -> Result<(), String> {
+    let run_dir = std::env::temp_dir().join(format!("walt-run-{}-{}", std::process::id(), job.id));
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    let report_file = run_dir.join("report.md");
+    let order_file = run_dir.join("order.md");
+    std::fs::write(&order_file, &job.order_text)
+        .map_err(|e| format!("cannot write {}: {e}", order_file.display()))?;
+    let confine = if job.unconfined {
+        None
+    } else {
+        Some(ruleset(&job, &run_dir)?)
+    };
+    let mut cmd = Command::new(&job.command[0]);
+    cmd.args(&job.command[1..])
+        .current_dir(&job.repos)
+        .env("WALT_ORDER_ID", job.id.to_string())
+        .env("WALT_AGENT", job.agent.as_str())
+        .env("WALT_ORDER_FILE", &order_file)
+        .env("WALT_REPORT_FILE", &report_file)
+        .env("TMPDIR", &run_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut confine = confine;
+    // SAFETY: between fork and exec the child only makes system calls: its own process group
+    // (so a timeout kills everything it started), death with the daemon, and Landlock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(rs) = confine.take() {
+                match rs.restrict_self() {
+                    Ok(s) if s.ruleset == landlock::RulesetStatus::FullyEnforced => {}
+                    _ => {
+                        return Err(std::io::Error::other(
+                            "Landlock could not be fully enforced",
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", job.command))?;
+    let pgid = child.id() as i32;
+    let mut stdin = child.stdin.take().expect("piped");
+    let text = std::mem::take(&mut job.order_text);
+    std::thread::spawn(move || {
+        // An agent that does not read its order must not block the run.
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let mut log_err = job.log.try_clone().map_err(|e| e.to_string())?;
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        let _ = log_err.write_all(&buf);
+        buf
+    });
+    let mut log_out = job.log.try_clone().map_err(|e| e.to_string())?;
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match out.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = log_out.write_all(&chunk[..n]);
+                    if buf.len() < 1 << 20 {
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+        }
+        buf
+    });
+    let timeout = job.timeout;
+    let (id, agent) = (job.id, job.agent.clone());
+    std::thread::spawn(move || {
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if started.elapsed() >= timeout => {
+                    timed_out = true;
+                    // SAFETY: signalling the process group we created.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    break child.wait().ok();
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        };
+        // Whatever it left running in its group goes too.
+        // SAFETY: as above.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let stdout = out_thread.join().unwrap_or_default();
+        let stderr = err_thread.join().unwrap_or_default();
+        let report = std::fs::read_to_string(&report_file)
+            .ok()
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| {
+                let text = String::from_utf8_lossy(&stdout).into_owned();
+                crate::parse::looks_like_report(&text).then_some(text)
+            });
+        let mut all = String::from_utf8_lossy(&stdout).into_owned();
+        all.push_str(&String::from_utf8_lossy(&stderr));
+        let tail: Vec<&str> = all.lines().rev().take(10).collect();
+        let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        let exit = match status {
+            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => format!("exit status {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => "unknown exit".into(),
+            },
+            None => "could not be waited for".into(),
+        };
+        done(Finished {
+            id,
+            agent,
+            report,
+            exit,
+            timed_out,
+            tail,
+            elapsed: started.elapsed(),
+        });
+        let _ = wake.send(Wake::Fs);
+        // The run's scratch folder is the runner's own, outside the studio: cleaned up.
+        let _ = std::fs::remove_dir_all(&run_dir);
+    });
+    Ok(())
+}
+
+/// The report the daemon files for a run that left none, or that timed out.
+pub fn failed_report(f: &Finished, agent: &AgentName, acceptance: &[String]) -> String {
+    let why = if f.timed_out {
+        format!(
+            "timed out after {:?} and was killed with its process group",
+            f.elapsed
+        )
+    } else {
+        format!("the command left no report ({})", f.exit)
+    };
+    let mut out = format!("---\nre: {}\nfrom: {agent}\nstatus: failed\n---\n**Outcome:** The command agent did not finish the order.\n\n**Acceptance:**\n", f.id);
+    for a in acceptance {
+        out.push_str(&format!("- [ ] {}\n", crate::parse::one_line(a)));
+    }
+    if acceptance.is_empty() {
+        out.push_str("- [ ] the order is done\n");
+    }
+    let tail: String = f
+        .tail
+        .lines()
+        .map(|l| format!(" / {}", crate::parse::one_line(l)))
+        .collect();
+    out.push_str(&format!(
+        "\n**Touched:**\n- none\n\n**Note:** {why}; last output:{}\n",
+        if tail.is_empty() {
+            " (none)".into()
+        } else {
+            tail
+        }
+    ));
+    out
+}

@@ -1,0 +1,365 @@
+//! Command agents in a kernel sandbox (SPEC §6) and changes nobody ordered (§4.6), through the
+//! real daemon: the example agent in contrib/, a hostile agent probing its limits, timeouts,
+//! missing reports, observed scope creep and silent execution.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/chip-agent.sh");
+
+fn studio_with(command: &str, extra: &str) -> Studio {
+    let s = Studio::new();
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{command:?}]\n{extra}\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    s
+}
+
+fn script(s: &Studio, name: &str, body: &str) -> String {
+    let p = s.write(&format!("agents/{name}"), &format!("#!/bin/sh\n{body}"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn events(s: &Studio, id: &str) -> Vec<String> {
+    s.journal()
+        .iter()
+        .filter(|r| r["order"] == id)
+        .map(|r| r["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_example_agent_does_its_order_confined_and_its_report_is_accepted() {
+    let s = studio_with(EXAMPLE, "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-ex", ""));
+    wait_for("order.done", || {
+        events(&s, "0001").contains(&"order.done".to_string())
+    });
+    d.stop();
+    assert!(s
+        .read("repos/app/src/widget.rs")
+        .contains("-- order 0001: The widget m-ex is polished."));
+    assert!(
+        s.path("inbox/chip/active/0001.log").exists(),
+        "its output is kept beside the order"
+    );
+    assert!(s
+        .ls("inbox/chip/done")
+        .iter()
+        .any(|n| n.ends_with(".report.md")));
+    let ran = s
+        .log()
+        .into_iter()
+        .find(|r| r["event"] == "order.ran")
+        .unwrap();
+    assert!(ran["reason"].as_str().unwrap().contains("exit status 0"));
+}
+
+#[test]
+fn a_confined_agent_cannot_reach_state_config_other_inboxes_or_outside_its_files() {
+    let s = Studio::new();
+    s.write("state/ledger.json", "{\"secret\": 1}\n");
+    s.write("inbox/rex/new/0099-private.md", "rex only\n");
+    s.write("repos/other/file.txt", "not yours\n");
+    let probe = r#"
+try() { if sh -c "$2" >/dev/null 2>&1; then echo "ALLOWED $1"; else echo "DENIED $1"; fi; }
+try read-state 'cat ../state/ledger.json'
+try read-journal 'cat ../state/journal.jsonl'
+try read-config 'cat ../config/walt.toml'
+try read-other-inbox 'cat ../inbox/rex/new/0099-private.md'
+try list-inboxes 'ls ../inbox'
+try write-outside-files 'echo x >> other/file.txt'
+try create-outside-files 'echo x > other/new.txt'
+try hardlink-state 'ln ../state/ledger.json app/src/stolen'
+try write-own-file 'echo "// done" >> app/src/widget.rs'
+try read-repos 'cat other/file.txt'
+try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
+"#;
+    let path = script(&s, "probe.sh", probe);
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{path:?}]\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-probe", ""));
+    wait_for("the run", || s.log_count("order.ran") == 1);
+    d.stop();
+    // The planted file in rex/new took id 0099 (folders win), so this order is 0100.
+    let log = s.read("inbox/chip/active/0100.log");
+    for denied in [
+        "read-state",
+        "read-journal",
+        "read-config",
+        "read-other-inbox",
+        "list-inboxes",
+        "write-outside-files",
+        "create-outside-files",
+        "hardlink-state",
+    ] {
+        assert!(
+            log.contains(&format!("DENIED {denied}")),
+            "{denied} was not denied:\n{log}"
+        );
+    }
+    for allowed in ["write-own-file", "read-repos", "write-report"] {
+        assert!(
+            log.contains(&format!("ALLOWED {allowed}")),
+            "{allowed} was not allowed:\n{log}"
+        );
+    }
+    assert_eq!(s.read("repos/other/file.txt"), "not yours\n");
+    assert!(!s.path("repos/other/new.txt").exists());
+    assert!(!s.path("repos/app/src/stolen").exists());
+    assert!(s.read("repos/app/src/widget.rs").contains("// done"));
+}
+
+#[test]
+fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
+    let s = Studio::new();
+    let path = script(&s, "hang.sh", "sleep 300 &\necho \"child $!\"\nsleep 300\n");
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{path:?}]\ntimeout = \"1s\"\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-hang", ""));
+    wait_for("the kill", || s.log_count("order.ran") >= 1);
+    wait_for("a retry", || {
+        events(&s, "0001").contains(&"recovery.retry".to_string())
+    });
+    d.stop();
+    let ran = s
+        .log()
+        .into_iter()
+        .find(|r| r["event"] == "order.ran")
+        .unwrap();
+    assert!(
+        ran["reason"].as_str().unwrap().contains("timed out"),
+        "{ran}"
+    );
+    let log = s.read("inbox/chip/active/0001.log");
+    let child: u32 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the background child to be gone", || {
+        !std::path::Path::new(&format!("/proc/{child}")).exists()
+            || std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .is_ok_and(|st| st.contains(") Z "))
+    });
+    let retry = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "recovery.retry")
+        .unwrap();
+    assert!(retry["reason"].as_str().unwrap().contains("timed out"));
+}
+
+#[test]
+fn no_report_means_a_failed_report_with_the_exit_status_and_last_lines() {
+    let s = Studio::new();
+    let path = script(
+        &s,
+        "crash.sh",
+        "echo 'compiling widget'\necho 'error: widget.rs:3 expected ;' >&2\nexit 7\n",
+    );
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{path:?}]\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-crash", ""));
+    wait_for("a failure answered", || {
+        events(&s, "0001").contains(&"recovery.retry".to_string())
+    });
+    d.stop();
+    let reports: String = s
+        .ls("inbox/chip/done")
+        .iter()
+        .filter(|n| n.ends_with(".report.md"))
+        .map(|n| s.read(&format!("inbox/chip/done/{n}")))
+        .collect();
+    assert!(
+        reports.contains("status: failed")
+            && reports.contains("exit status 7")
+            && reports.contains("expected ;"),
+        "{reports}"
+    );
+}
+
+#[test]
+fn a_report_on_standard_output_is_taken() {
+    let s = Studio::new();
+    let body = "cat > /dev/null\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: halted\\n---\\n**Outcome:** Nothing to do.\\n\\n**Acceptance:**\\n- [ ] `cargo test` passes\\n\\n**Touched:**\\n- none\\n\\n**Note:** the widget is gone\\n' \"$WALT_ORDER_ID\"\n";
+    let path = script(&s, "stdout.sh", body);
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{path:?}]\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-out", ""));
+    wait_for("escalation of the halt", || {
+        s.ls("inbox/human/new").len() == 1
+    });
+    d.stop();
+    assert!(s
+        .read(&format!("inbox/human/new/{}", s.ls("inbox/human/new")[0]))
+        .contains("the widget is gone"));
+}
+
+#[test]
+fn changes_outside_an_active_orders_files_are_scope_creep_even_unreported() {
+    let s = Studio::new();
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-creep", ""));
+    wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
+    assert_eq!(s.walt(&["claim", "chip"]).status.code(), Some(0));
+    wait_for("claim seen", || {
+        events(&s, "0001").contains(&"order.claimed".to_string())
+    });
+    // chip edits its file, and one it was not given; its report lists only the first.
+    s.write("repos/app/src/widget.rs", "fn widget() { shine() }\n");
+    s.write("repos/billing/charge.rs", "fn charge() {}\n");
+    wait_for("the repos watch to see it", || {
+        s.log().iter().any(|r| {
+            r["event"] == "signal.silent-execution" && r["path"] == "repos/billing/charge.rs"
+        })
+    });
+    let report = "---\nre: 0001\nfrom: chip\nstatus: done\n---\n**Outcome:** Polished.\n\n**Acceptance:**\n- [x] `cargo test` passes\n- [x] the widget shines in the demo\n- [x] the changelog names m-creep\n\n**Touched:**\n- repos/app/src/widget.rs\n\n**Note:** none\n";
+    let f = s.write("r.md", report);
+    assert_eq!(
+        s.walt(&["report", "0001", "--status", "done", f.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    wait_for("review", || {
+        events(&s, "0001").contains(&"review.rejected".to_string())
+    });
+    d.stop();
+    let creep = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "signal.scope-creep")
+        .unwrap();
+    assert!(
+        creep["reason"]
+            .as_str()
+            .unwrap()
+            .contains("repos/billing/charge.rs"),
+        "{creep}"
+    );
+    assert!(!creep["reason"].as_str().unwrap().contains("widget.rs"));
+}
+
+#[test]
+fn a_change_nobody_ordered_alerts_a_person_once() {
+    let s = Studio::new();
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let d = Daemon::start(&s);
+    for i in 0..5 {
+        s.write(
+            "repos/app/src/widget.rs",
+            &format!("fn widget() {{ {i} }}\n"),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    s.write("repos/.git/HEAD", "ref: refs/heads/main\n");
+    wait_for("an alert", || s.log_count("signal.silent-execution") >= 1);
+    // Another change to a watched folder, so the repeats above have surely been seen.
+    s.write("repos/app/src/other.rs", "\n");
+    wait_for("the second path", || {
+        s.log()
+            .iter()
+            .any(|r| r["path"] == "repos/app/src/other.rs")
+    });
+    d.stop();
+    let alerts: Vec<String> = s
+        .log()
+        .into_iter()
+        .filter(|r| r["event"] == "signal.silent-execution")
+        .filter_map(|r| r["path"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|p| p.as_str() == "repos/app/src/widget.rs")
+            .count(),
+        1,
+        "repeats within the window make one alert: {alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|p| p.contains(".git")),
+        "ignored folders are not watched"
+    );
+    let notes = s.ls("inbox/human/notes");
+    assert!(!notes.is_empty());
+    assert!(s
+        .read(&format!("inbox/human/notes/{}", notes[0]))
+        .contains("repos/app/src/widget.rs"));
+    assert!(
+        s.ls("inbox/human/held").is_empty(),
+        "notes are not deliveries"
+    );
+}
+
+#[test]
+fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
+    let s = Studio::new();
+    let body = "echo \"start $$\"\nsleep 2\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names m-restart\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n";
+    let path = script(&s, "slow.sh", body);
+    let cfg = s.read("config/walt.toml").replace(
+        "# command = [\"../contrib/chip-agent.sh\"]",
+        &format!("command = [{path:?}]\n#"),
+    );
+    s.write("config/walt.toml", &cfg);
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-restart", ""));
+    let log = || std::fs::read_to_string(s.path("inbox/chip/active/0001.log")).unwrap_or_default();
+    wait_for("the run to start", || log().contains("start"));
+    d.kill9();
+    let first: u32 = s
+        .read("inbox/chip/active/0001.log")
+        .lines()
+        .find_map(|l| l.strip_prefix("start "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for("the first run to die with the daemon", || {
+        !std::path::Path::new(&format!("/proc/{first}")).exists()
+            || std::fs::read_to_string(format!("/proc/{first}/stat"))
+                .is_ok_and(|st| st.contains(") Z "))
+    });
+    let d = Daemon::start(&s);
+    wait_for("done after the restart", || {
+        events(&s, "0001").contains(&"order.done".to_string())
+    });
+    d.stop();
+    assert!(events(&s, "0001").contains(&"order.reconciled".to_string()));
+    let runs = s
+        .read("inbox/chip/active/0001.log")
+        .matches("start ")
+        .count();
+    assert_eq!(runs, 2, "run once before the crash and once after");
+    assert_eq!(
+        s.read("repos/app/src/widget.rs").matches("// run ").count(),
+        1,
+        "only the second run finished its work"
+    );
+}
