@@ -849,6 +849,7 @@ impl Shell {
                     }
                     _ => self.walt.handle(Event::Request { id, name, text }),
                 };
+                let out = self.consult_brain(out);
                 let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
                 effects.extend(out);
                 if wait {
@@ -943,6 +944,45 @@ impl Shell {
         }
         self.commit(records)?;
         Ok(())
+    }
+
+    /// Answers Walt's `Consult`s by running the brain command (confined, with its timeout),
+    /// until he has decided. The loop waits for it: a brain decides one request at a time.
+    fn consult_brain(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
+        let mut rounds = 0;
+        while let Some(pos) = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Consult { .. }))
+        {
+            let Effect::Consult { id, prompt } = effects.remove(pos) else {
+                unreachable!()
+            };
+            rounds += 1;
+            let answer = if rounds > 4 {
+                Err("asked too often".to_string())
+            } else {
+                let (answer, stderr) = crate::runner::ask_brain(
+                    &self.cfg.walt.brain_command,
+                    &prompt,
+                    self.cfg.walt.brain_timeout,
+                    &self.root_path,
+                );
+                if !stderr.is_empty() {
+                    self.log(
+                        Record::new("brain.stderr").order(id).reason(
+                            stderr
+                                .lines()
+                                .map(crate::parse::one_line)
+                                .collect::<Vec<_>>()
+                                .join(" / "),
+                        ),
+                    );
+                }
+                answer
+            };
+            effects.extend(self.walt.handle(Event::BrainAnswer { id, answer }));
+        }
+        effects
     }
 
     // ---- command agents and the repos watch -----------------------------------------------

@@ -247,6 +247,26 @@ pub fn parse_order(bytes: &[u8], ctx: Context<'_>) -> Parsed<WorkOrder> {
             }
         }
     }
+    if ctx.author == Author::Walt {
+        // Intent, not artifacts: SQL, a diff or code in place of a sentence is refused in
+        // anything Walt writes, fenced or not.
+        for s in &scan.sections {
+            for l in s.inline.iter().chain(s.body.iter()).filter(|l| !l.fenced) {
+                if let Some(what) = artifact(l.text) {
+                    diags.push(
+                        Diagnostic::error(
+                            l.line,
+                            1,
+                            format!(
+                                "Walt authored {what}: a work order carries intent, not artifacts"
+                            ),
+                        )
+                        .signal("artifact"),
+                    );
+                }
+            }
+        }
+    }
     for &line in &scan.fences {
         diags.push(match ctx.author {
             Author::Person => Diagnostic::warning(line, 1, "a fenced code block in a work order")
@@ -956,6 +976,63 @@ fn second_sentence(text: &str) -> Option<usize> {
                 }
             }
         }
+    }
+    None
+}
+
+/// Whether a line is an artifact rather than intent: SQL, a diff, or a line of code.
+fn artifact(line: &str) -> Option<&'static str> {
+    let t = line.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start_matches('`');
+    const SQL: [&str; 9] = [
+        "SELECT ",
+        "INSERT INTO ",
+        "UPDATE ",
+        "DELETE FROM ",
+        "CREATE TABLE ",
+        "CREATE INDEX ",
+        "ALTER TABLE ",
+        "DROP TABLE ",
+        "WITH ",
+    ];
+    if SQL.iter().any(|k| t.starts_with(k))
+        && (t.contains(" FROM ")
+            || t.contains(" SET ")
+            || t.contains('(')
+            || t.contains(" ON ")
+            || t.ends_with(';')
+            || t.starts_with("INSERT")
+            || t.starts_with("ALTER")
+            || t.starts_with("DROP"))
+    {
+        return Some("SQL");
+    }
+    if t.starts_with("diff --git ")
+        || t.starts_with("@@ ")
+        || t.starts_with("+++ ")
+        || t.starts_with("--- a/")
+    {
+        return Some("a diff");
+    }
+    let code_start = [
+        "fn ",
+        "def ",
+        "class ",
+        "import ",
+        "#include",
+        "pub fn ",
+        "let ",
+        "const ",
+        "function ",
+    ];
+    if code_start.iter().any(|k| t.starts_with(k))
+        && (t.ends_with('{')
+            || t.ends_with(';')
+            || t.ends_with(':')
+            || t.contains("=>")
+            || t.contains(" = "))
+    {
+        return Some("code");
     }
     None
 }

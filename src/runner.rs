@@ -26,6 +26,19 @@ use landlock::{
 use crate::order::{AgentName, OrderId};
 use crate::watch::Wake;
 
+/// Marks every descriptor above stderr close-on-exec, so a child gets none of the daemon's
+/// (nor any its parent leaked to it): only its three pipes survive the exec. Marking rather
+/// than closing keeps std's own exec-error pipe working.
+fn close_inherited() -> std::io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: a plain system call on our own descriptor table, between fork and exec.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The ABI whose rights are handled; this kernel family offers 7 (see DESIGN.md).
 const LANDLOCK_ABI: ABI = ABI::V5;
 
@@ -204,7 +217,7 @@ pub fn start(
                     }
                 }
             }
-            Ok(())
+            close_inherited()
         });
     }
     let started = Instant::now();
@@ -332,4 +345,171 @@ pub fn failed_report(f: &Finished, agent: &AgentName, acceptance: &[String]) -> 
         }
     ));
     out
+}
+
+/// Asks the brain command: `prompt` on its standard input, its answer from standard output,
+/// killed with its process group at `timeout`. Confined harder than a specialist: it may read
+/// the system's folders and execute its program, write only its own temporary folder, and
+/// reach nothing of the studio (`repos/`, `state/`, `config/`, the inboxes). It inherits no
+/// file descriptor of the daemon's beyond its three pipes (everything else is close-on-exec).
+/// Returns the answer, or why there is none; and the last lines it wrote to stderr.
+pub fn ask_brain(
+    command: &[String],
+    prompt: &str,
+    timeout: Duration,
+    cwd: &Path,
+) -> (Result<String, String>, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "walt-brain-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return (
+            Err(format!("cannot create {}: {e}", dir.display())),
+            String::new(),
+        );
+    }
+    let result = ask_in(command, prompt, timeout, cwd, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn ask_in(
+    command: &[String],
+    prompt: &str,
+    timeout: Duration,
+    cwd: &Path,
+    dir: &Path,
+) -> (Result<String, String>, String) {
+    let abi = LANDLOCK_ABI;
+    let build = || -> Result<RulesetCreated, String> {
+        let mut created = Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessFs::from_all(abi))
+            .and_then(|r| r.create())
+            .map_err(|e| e.to_string())?;
+        let mut rules: Vec<PathBeneath<PathFd>> = Vec::new();
+        for p in SYSTEM_READ {
+            rules.extend(rule(Path::new(p), AccessFs::from_read(abi)));
+        }
+        for p in ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"] {
+            rules.extend(rule(Path::new(p), AccessFs::WriteFile | AccessFs::ReadFile));
+        }
+        if command[0].contains('/') {
+            rules.extend(rule(
+                &cwd.join(&command[0]),
+                AccessFs::Execute | AccessFs::ReadFile,
+            ));
+        }
+        rules.extend(rule(dir, AccessFs::from_all(abi)));
+        for r in rules {
+            created = created.add_rule(r).map_err(|e| e.to_string())?;
+        }
+        Ok(created)
+    };
+    let mut confine = match build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            return (
+                Err(format!(
+                    "the brain cannot be confined here ({e}); it is not run"
+                )),
+                String::new(),
+            )
+        }
+    };
+    // A relative program is the studio's (e.g. `contrib/brain.sh`); the brain runs elsewhere.
+    let program = if command[0].contains('/') {
+        cwd.join(&command[0])
+    } else {
+        PathBuf::from(&command[0])
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&command[1..])
+        .current_dir(dir)
+        .env("TMPDIR", dir)
+        .env("HOME", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only system calls: a process group, death with the daemon,
+    // and Landlock, fully enforced or the brain does not start.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(rs) = confine.take() {
+                match rs.restrict_self() {
+                    Ok(s) if s.ruleset == landlock::RulesetStatus::FullyEnforced => {}
+                    _ => {
+                        return Err(std::io::Error::other(
+                            "Landlock could not be fully enforced",
+                        ))
+                    }
+                }
+            }
+            close_inherited()
+        });
+    }
+    let started = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return (Err(format!("cannot start {command:?}: {e}")), String::new()),
+    };
+    let pgid = child.id() as i32;
+    let mut stdin = child.stdin.take().expect("piped");
+    let prompt = prompt.to_string();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(prompt.as_bytes());
+    });
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut out)
+            .take(crate::parse::MAX_BYTES as u64 * 2)
+            .read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = (&mut err).take(1 << 20).read_to_end(&mut b);
+        b
+    });
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if started.elapsed() >= timeout => {
+                timed_out = true;
+                // SAFETY: signalling the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break None,
+        }
+    };
+    // SAFETY: as above; nothing it started outlives the answer.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+    let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+    if timed_out {
+        return (Err(format!("no answer within {timeout:?}: killed")), tail);
+    }
+    match status {
+        Some(s) if s.success() && !stdout.trim().is_empty() => (Ok(stdout), tail),
+        Some(s) => (
+            Err(format!(
+                "the brain exited with {s} and {} bytes of answer",
+                stdout.len()
+            )),
+            tail,
+        ),
+        None => (Err("the brain could not be waited for".into()), tail),
+    }
 }

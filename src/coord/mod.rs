@@ -50,6 +50,11 @@ pub enum Event {
     },
     /// The shell saw an attempt fail without a report (lease lost, timed out).
     Failed { id: OrderId, failure: Failure },
+    /// What the brain command answered to a `Consult` (or why it did not: timeout, crash).
+    BrainAnswer {
+        id: OrderId,
+        answer: Result<String, String>,
+    },
     /// A person's decision (`walt retry|cancel|unblock`).
     Decision {
         id: OrderId,
@@ -167,6 +172,9 @@ pub enum Effect {
     },
     /// The request stays in `inbox/walt/new/` (backpressure); take no later request either.
     Wait { id: OrderId },
+    /// Ask the brain command: `prompt` on its standard input (exactly what the meter counts);
+    /// its answer comes back as `Event::BrainAnswer`.
+    Consult { id: OrderId, prompt: String },
     /// Journal this once the moves above are durable.
     Record(Record),
     /// Log only: no state changed.
@@ -183,7 +191,8 @@ impl Effect {
             Effect::MoveRequest { .. }
             | Effect::HoldRequest { .. }
             | Effect::FileReport { .. }
-            | Effect::Wait { .. } => 3,
+            | Effect::Wait { .. }
+            | Effect::Consult { .. } => 3,
             Effect::Record(_) | Effect::Log(_) => 4,
         }
     }
@@ -197,7 +206,8 @@ impl Effect {
             | Effect::MoveRequest { id, .. }
             | Effect::HoldRequest { id, .. }
             | Effect::FileReport { id, .. }
-            | Effect::Wait { id } => Some(*id),
+            | Effect::Wait { id }
+            | Effect::Consult { id, .. } => Some(*id),
             Effect::Handoff { .. } => None,
         }
     }
@@ -252,7 +262,23 @@ pub struct Walt {
     waiting: BTreeSet<OrderId>,
     /// The most hot tokens ever held at once, message in hand included.
     peak: u32,
+    /// Requests the brain is being asked about.
+    consulting: BTreeMap<OrderId, Consult>,
 }
+
+/// A request put to the brain, waiting for its answer.
+#[derive(Debug, Clone)]
+struct Consult {
+    name: String,
+    text: String,
+    request: WorkOrder,
+    tries: u32,
+    need: u32,
+    tokens_in: u32,
+}
+
+/// What the brain is asked to answer with, after the message in hand.
+pub const BRAIN_FORMAT: &str = "\n## Your answer\nRoute the message in hand. Answer with the work order you write for the specialist, and nothing else:\n---\nto: <agent>\nreason: <why this agent>\noverride: <only when going against the ownership rules: why>\n---\n**Objective:** <one sentence, present tense, the outcome>\n\n**Acceptance:**\n- <3 to 5 bullets, each checkable without asking a person>\n\n**Files:**\n- <paths under repos/ the specialist may touch>\n\n**Branching:**\n- <halt-with-note if … / route-to-<agent> if … / requeue-with-blocker if …>\n\nIntent only: no code, no SQL, no diff, no fenced block.\n";
 
 fn is_finished(state: &str) -> bool {
     matches!(state, "done" | "cancelled" | "held" | "missing")
@@ -275,6 +301,7 @@ impl Walt {
             flights: BTreeMap::new(),
             waiting: BTreeSet::new(),
             peak: 0,
+            consulting: BTreeMap::new(),
         }
     }
 
@@ -339,6 +366,7 @@ impl Walt {
                 _ => Vec::new(),
             },
             Event::Decision { id, kind, by } => self.decision(id, kind, by),
+            Event::BrainAnswer { id, answer } => self.brain_answer(id, answer),
         }
     }
 
@@ -449,6 +477,22 @@ impl Walt {
             );
         }
         let request = parsed.value;
+        if self.cfg.walt.brain == crate::config::Brain::Command {
+            return self.consult(id, name, text, request, None, 1);
+        }
+        self.by_rules(id, name, text, request, None)
+    }
+
+    /// Routes a request by the rules (SPEC §4.2); `note` says why the rules decide when a
+    /// brain was asked first.
+    fn by_rules(
+        &mut self,
+        id: OrderId,
+        name: String,
+        text: String,
+        request: WorkOrder,
+        note: Option<String>,
+    ) -> Vec<Effect> {
         let decision = match route::route(&self.cfg, &request) {
             Ok(d) => d,
             Err(refusal) => {
@@ -461,6 +505,10 @@ impl Walt {
                 return self.hold(id, name, event, refusal.describe(), sig);
             }
         };
+        let mut decision = decision;
+        if let Some(n) = note {
+            decision.reason = format!("{} ({n})", decision.reason);
+        }
         let order = self.author(id, &request, &decision);
         let body = parse::render_order(&order);
         let check = parse::parse_order(
@@ -504,64 +552,26 @@ impl Walt {
         } else {
             self.counter.count(&text).max(self.counter.count(&line))
         };
-        let mut effects = Vec::new();
-        match self.verdict(need) {
-            Verdict::Take => {}
-            Verdict::Rotate { .. } => {
-                let before = self.meter.hot();
-                let (dropped, freed) = self.meter.rotate();
-                effects.push(Effect::Record(self.stamp(
-                    Record::new("meter.rotated")
-                        .order(id)
-                        .reason(format!("dropped {dropped} finished entries ({freed} tokens) before taking a request of {need} tokens; hot {before} → {}", self.meter.hot()))
-                        .with("dropped", dropped)
-                        .with("freed", freed),
-                )));
-            }
-            Verdict::Handoff { .. } => {
-                let before = self.meter.hot();
-                self.meter.rotate();
-                let flights = self.flight_list();
-                let brief = self.meter.handoff_text(&flights);
-                self.meter
-                    .hand_off(brief.clone(), &flights, self.counter.as_ref());
-                let generation = self.meter.generation;
-                let file = format!("gen-{generation:04}.md");
-                effects.push(Effect::Handoff {
-                    generation,
-                    name: file.clone(),
-                    body: brief,
-                });
-                effects.push(Effect::Record(self.stamp(
-                    Record::new("meter.handoff")
-                        .order(id)
-                        .path(format!("inbox/walt/handoff/{file}"))
-                        .reason(format!(
-                            "hot {before} + {need} would pass rotate_at {}; generation {generation} starts from a handoff brief listing the {} orders in flight (hot {})",
-                            self.meter.rotate_at,
-                            flights.len(),
-                            self.meter.hot()
-                        ))
-                        .with("in_flight", flights.len()),
-                )));
-            }
-            Verdict::Wait { need, room } => {
-                let mut effects = vec![Effect::Wait { id }];
-                if self.waiting.insert(id) {
-                    effects.push(Effect::Record(self.stamp(
-                        Record::new("meter.backpressure")
-                            .level(Level::Warn)
-                            .order(id)
-                            .agent("walt")
-                            .reason(format!(
-                                "the request needs {need} tokens and even a fresh generation has room for {room} under the ceiling of {}; it waits in inbox/walt/new/ until orders finish",
-                                self.meter.ceiling
-                            )),
-                    )));
-                }
-                return effects;
-            }
-        }
+        let effects = match self.admit(id, need) {
+            Ok(e) => e,
+            Err(wait) => return wait,
+        };
+        self.finish(id, name, order, body, &decision, need, effects)
+    }
+
+    /// Writes a decided order: the decision on record first, then the order, then the request
+    /// moved to Walt's active tray, then the record that it is written.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        id: OrderId,
+        name: String,
+        order: WorkOrder,
+        body: String,
+        decision: &Decision,
+        need: u32,
+        mut effects: Vec<Effect>,
+    ) -> Vec<Effect> {
         self.waiting.remove(&id);
         self.peak = self.peak.max(self.meter.hot() + need);
         let order_name = format!("{id}-{}.md", order.slug());
@@ -625,6 +635,70 @@ impl Walt {
             ),
         ));
         effects
+    }
+
+    /// Makes room for a message of `need` tokens: rotation or handoff effects when it fits,
+    /// or the wait effects (backpressure) when it does not.
+    fn admit(&mut self, id: OrderId, need: u32) -> Result<Vec<Effect>, Vec<Effect>> {
+        let mut effects = Vec::new();
+        match self.verdict(need) {
+            Verdict::Take => {}
+            Verdict::Rotate { .. } => {
+                let before = self.meter.hot();
+                let (dropped, freed) = self.meter.rotate();
+                effects.push(Effect::Record(self.stamp(
+                    Record::new("meter.rotated")
+                        .order(id)
+                        .reason(format!("dropped {dropped} finished entries ({freed} tokens) before taking a request of {need} tokens; hot {before} → {}", self.meter.hot()))
+                        .with("dropped", dropped)
+                        .with("freed", freed),
+                )));
+            }
+            Verdict::Handoff { .. } => {
+                let before = self.meter.hot();
+                self.meter.rotate();
+                let flights = self.flight_list();
+                let brief = self.meter.handoff_text(&flights);
+                self.meter
+                    .hand_off(brief.clone(), &flights, self.counter.as_ref());
+                let generation = self.meter.generation;
+                let file = format!("gen-{generation:04}.md");
+                effects.push(Effect::Handoff {
+                    generation,
+                    name: file.clone(),
+                    body: brief,
+                });
+                effects.push(Effect::Record(self.stamp(
+                    Record::new("meter.handoff")
+                        .order(id)
+                        .path(format!("inbox/walt/handoff/{file}"))
+                        .reason(format!(
+                            "hot {before} + {need} would pass rotate_at {}; generation {generation} starts from a handoff brief listing the {} orders in flight (hot {})",
+                            self.meter.rotate_at,
+                            flights.len(),
+                            self.meter.hot()
+                        ))
+                        .with("in_flight", flights.len()),
+                )));
+            }
+            Verdict::Wait { need, room } => {
+                let mut effects = vec![Effect::Wait { id }];
+                if self.waiting.insert(id) {
+                    effects.push(Effect::Record(self.stamp(
+                        Record::new("meter.backpressure")
+                            .level(Level::Warn)
+                            .order(id)
+                            .agent("walt")
+                            .reason(format!(
+                                "the request needs {need} tokens and even a fresh generation has room for {room} under the ceiling of {}; it waits in inbox/walt/new/ until orders finish",
+                                self.meter.ceiling
+                            )),
+                    )));
+                }
+                return Err(effects);
+            }
+        }
+        Ok(effects)
     }
 
     fn verdict(&self, need: u32) -> Verdict {
@@ -1295,5 +1369,185 @@ impl Walt {
                 effects
             }
         }
+    }
+
+    // ---- the brain (SPEC §4.8) --------------------------------------------------------------
+
+    /// Puts a request to the brain: makes room under the meter for the message in hand (the
+    /// request, the refusal being answered if any, and the answer format), then asks for the
+    /// prompt to be sent: exactly the hot context the meter counts.
+    fn consult(
+        &mut self,
+        id: OrderId,
+        name: String,
+        text: String,
+        request: WorkOrder,
+        refusal: Option<String>,
+        tries: u32,
+    ) -> Vec<Effect> {
+        let mut message = format!("## Message in hand\n{text}");
+        if let Some(r) = &refusal {
+            message.push_str(&format!(
+                "\n## Your last answer was refused\n{}\n",
+                parse::one_line(r)
+            ));
+        }
+        message.push_str(BRAIN_FORMAT);
+        let need = self.counter.count(&message);
+        let mut effects = match self.admit(id, need) {
+            Ok(e) => e,
+            Err(wait) => return wait,
+        };
+        self.waiting.remove(&id);
+        self.peak = self.peak.max(self.meter.hot() + need);
+        let prompt = self.meter.render(Some(&message));
+        let tokens_in = self.meter.hot() + need;
+        self.consulting.insert(
+            id,
+            Consult {
+                name,
+                text,
+                request,
+                tries,
+                need,
+                tokens_in,
+            },
+        );
+        effects.push(Effect::Consult { id, prompt });
+        effects
+    }
+
+    /// Checks the brain's answer: it must parse and lint clean as text Walt authors (no
+    /// artifact), name a configured agent and a reason, and carry an override reason when it
+    /// goes against ownership. Ok: the order to write and the decision; Err: (signal, why).
+    fn check_brain(
+        &self,
+        id: OrderId,
+        answer: &str,
+    ) -> Result<(WorkOrder, Decision), (Option<&'static str>, String)> {
+        let parsed = parse::parse_order(
+            answer.as_bytes(),
+            Context {
+                agents: Some(&self.agents),
+                author: Author::Walt,
+            },
+        );
+        if let Some(d) = parsed.diagnostics.iter().find(|d| d.is_error()) {
+            let artifact = parsed
+                .diagnostics
+                .iter()
+                .any(|d| d.signal == Some("artifact"));
+            let first = parsed
+                .diagnostics
+                .iter()
+                .find(|d| d.signal == Some("artifact"))
+                .unwrap_or(d);
+            return Err((
+                artifact.then_some("artifact"),
+                format!(
+                    "the answer does not lint as a work order Walt writes: line {}: {}",
+                    first.line, first.message
+                ),
+            ));
+        }
+        let answer = parsed.value;
+        let Some(to) = answer.header.to.clone() else {
+            return Err((None, "the answer names no agent (`to:`)".into()));
+        };
+        let reason = answer.header.reason.clone().unwrap_or_default();
+        if reason.trim().is_empty() {
+            return Err((None, "the answer gives no `reason:` for its choice".into()));
+        }
+        let routed = route::route(&self.cfg, &answer).map_err(|r| (r.signal(), r.describe()))?;
+        let mut order = answer.clone();
+        order.header.id = Some(id);
+        order.header.from = Some("walt".into());
+        order.header.attempt = Some(1);
+        let why = match routed.rule {
+            route::Rule::Override => format!("{} ({})", reason.trim(), routed.reason),
+            _ => reason.trim().to_string(),
+        };
+        order.header.reason = Some(format!("{why} (rule brain)"));
+        if routed.rule != route::Rule::Override {
+            order.header.override_reason = None;
+        }
+        let decision = Decision {
+            agent: to,
+            rule: route::Rule::Brain,
+            reason: why,
+            candidates: routed.candidates,
+        };
+        Ok((order, decision))
+    }
+
+    fn brain_answer(&mut self, id: OrderId, answer: Result<String, String>) -> Vec<Effect> {
+        let Some(c) = self.consulting.remove(&id) else {
+            return Vec::new();
+        };
+        let tokens_out = answer.as_ref().map(|a| self.counter.count(a)).unwrap_or(0);
+        let mut effects = vec![Effect::Log(
+            self.stamp(
+                Record::new("brain.answered")
+                    .order(id)
+                    .attempt(c.tries)
+                    .reason(match &answer {
+                        Ok(_) => "the brain answered".to_string(),
+                        Err(e) => format!("no answer: {e}"),
+                    })
+                    .with("tokens_in", c.tokens_in)
+                    .with("tokens_out", tokens_out),
+            ),
+        )];
+        let verdict = match &answer {
+            Ok(text) => self.check_brain(id, text),
+            Err(e) => Err((None, format!("no answer: {e}"))),
+        };
+        match verdict {
+            Ok((order, decision)) => {
+                let body = parse::render_order(&order);
+                effects.extend(self.finish(id, c.name, order, body, &decision, c.need, Vec::new()));
+            }
+            Err((signal, why)) => {
+                let event = match signal {
+                    Some("artifact") => "signal.artifact",
+                    Some("override") => "signal.override",
+                    _ => "brain.refused",
+                };
+                effects.push(Effect::Record(
+                    self.stamp(
+                        Record::new(event)
+                            .level(Level::Warn)
+                            .order(id)
+                            .agent("walt")
+                            .attempt(c.tries)
+                            .reason(format!("the brain's answer was refused: {why}")),
+                    ),
+                ));
+                if c.tries < 2 {
+                    effects.extend(self.consult(
+                        id,
+                        c.name,
+                        c.text,
+                        c.request,
+                        Some(why),
+                        c.tries + 1,
+                    ));
+                } else {
+                    let note = format!(
+                        "the brain's answer was refused twice, last: {why}; the rules decided"
+                    );
+                    effects.push(Effect::Log(
+                        self.stamp(
+                            Record::new("brain.fallback")
+                                .level(Level::Warn)
+                                .order(id)
+                                .reason(note.clone()),
+                        ),
+                    ));
+                    effects.extend(self.by_rules(id, c.name, c.text, c.request, Some(note)));
+                }
+            }
+        }
+        effects
     }
 }

@@ -16,6 +16,8 @@ pub enum Rule {
     Owns,
     Keywords,
     NoHandler,
+    /// A language-model brain decided (SPEC §4.8).
+    Brain,
 }
 
 impl Rule {
@@ -26,6 +28,7 @@ impl Rule {
             Rule::Owns => "owns",
             Rule::Keywords => "keywords",
             Rule::NoHandler => "no-handler",
+            Rule::Brain => "brain",
         }
     }
 }

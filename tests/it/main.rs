@@ -3,6 +3,7 @@
 
 mod agents;
 mod answers;
+mod brain;
 mod cli_lint;
 mod common;
 mod daemon;

@@ -1,0 +1,244 @@
+//! Walt's brain as a command (SPEC §4.8): metered, confined, and unable to do the work.
+//! Scripted brains stand in for a language model: one that routes, one that answers with SQL,
+//! one that overrides without a reason, one that hangs, and one that probes its sandbox.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/brain.sh");
+
+fn studio_with_brain(command: &str, extra: &str) -> Studio {
+    let s = Studio::new();
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("brain = \"rules\"", "brain = \"command\"")
+        .replace(
+            "brain_command = []",
+            &format!("brain_command = [{command:?}]"),
+        )
+        .replace(
+            "brain_timeout = \"60s\"",
+            &format!("brain_timeout = \"2s\"\n{extra}"),
+        );
+    s.write("config/walt.toml", &cfg);
+    s
+}
+
+fn brain(s: &Studio, name: &str, body: &str) -> String {
+    let p = s.write(&format!("brains/{name}"), &format!("#!/bin/sh\n{body}"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn answered(s: &Studio) -> Vec<serde_json::Value> {
+    s.log()
+        .into_iter()
+        .filter(|r| r["event"] == "brain.answered")
+        .collect()
+}
+
+#[test]
+fn a_good_brain_routes_and_its_tokens_are_logged() {
+    let s = studio_with_brain(EXAMPLE, "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-brain", ""));
+    wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    let decided = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "route.decided")
+        .unwrap();
+    assert_eq!(decided["rule"], "brain");
+    assert!(decided["reason"]
+        .as_str()
+        .unwrap()
+        .contains("the request asks for chip"));
+    let a = &answered(&s)[0];
+    assert!(
+        a["tokens_in"].as_u64().unwrap() > 100 && a["tokens_out"].as_u64().unwrap() > 20,
+        "{a}"
+    );
+    let written = s.read(&format!("inbox/chip/new/{}", s.ls("inbox/chip/new")[0]));
+    assert!(written.contains("(rule brain)") && written.contains("from: walt"));
+}
+
+#[test]
+fn a_brain_that_answers_with_sql_is_refused_and_the_order_is_still_routed() {
+    let s = Studio::new();
+    let sql = brain(&s, "sql.sh", "cat >/dev/null\nprintf -- '---\\nto: chip\\nreason: quicker to do it myself\\n---\\n**Objective:** The index exists.\\n\\n**Acceptance:**\\n- CREATE INDEX idx ON pipeline_items (used_force_route);\\n- SELECT id FROM pipeline_items WHERE used_force_route = TRUE;\\n- it runs\\n\\n**Files:**\\n- repos/app/src/widget.rs\\n\\n**Branching:**\\n- halt-with-note if gone\\n'\n");
+    let s2 = studio_with_brain(&sql, "");
+    let _ = s;
+    let s = s2;
+    std::fs::create_dir_all(s.path("brains")).unwrap();
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-sql", ""));
+    wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    assert_eq!(
+        s.log_count("signal.artifact"),
+        2,
+        "refused, retried once with the refusal quoted, refused again"
+    );
+    assert_eq!(s.log_count("brain.fallback"), 1);
+    let decided = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "route.decided")
+        .unwrap();
+    assert_eq!(decided["rule"], "owns");
+    assert!(decided["reason"]
+        .as_str()
+        .unwrap()
+        .contains("the rules decided"));
+    let written = s.read(&format!("inbox/chip/new/{}", s.ls("inbox/chip/new")[0]));
+    assert!(!written.contains("SELECT"), "{written}");
+}
+
+#[test]
+fn a_brain_that_overrides_without_a_reason_is_refused() {
+    let s = Studio::new();
+    let over = brain(&s, "over.sh", "cat >/dev/null\nprintf -- '---\\nto: rex\\nreason: rex is idle\\n---\\n**Objective:** The widget is polished.\\n\\n**Acceptance:**\\n- a passes\\n- b passes\\n- c passes\\n\\n**Files:**\\n- repos/app/src/widget.rs\\n\\n**Branching:**\\n- halt-with-note if gone\\n'\n");
+    let s = {
+        let t = studio_with_brain(&over, "");
+        std::fs::create_dir_all(t.path("brains")).unwrap();
+        t
+    };
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-over", ""));
+    wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    assert_eq!(s.log_count("signal.override"), 2);
+    assert!(s.ls("inbox/rex/new").is_empty());
+}
+
+#[test]
+fn a_brain_that_hangs_is_killed_at_its_timeout() {
+    let s = Studio::new();
+    let hang = brain(&s, "hang.sh", "sleep 60\n");
+    let s = {
+        let t = studio_with_brain(&hang, "");
+        std::fs::create_dir_all(t.path("brains")).unwrap();
+        t
+    };
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("brain_timeout = \"2s\"", "brain_timeout = \"500ms\"");
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-hang", ""));
+    wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    let a = answered(&s);
+    assert_eq!(a.len(), 2);
+    assert!(
+        a.iter()
+            .all(|r| r["reason"].as_str().unwrap().contains("no answer within")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn the_brain_is_confined_away_from_the_studio_and_its_descriptors() {
+    let s = Studio::new();
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    s.write("state/ledger.json", "{}\n");
+    let root = s.root().display().to_string();
+    let probe = format!(
+        r#"
+try() {{ if sh -c "$2" >/dev/null 2>&1; then echo "ALLOWED $1" >&2; else echo "DENIED $1" >&2; fi; }}
+try read-repos 'cat {root}/repos/app/src/widget.rs'
+try read-state 'cat {root}/state/ledger.json'
+try read-config 'cat {root}/config/walt.toml'
+try read-inbox 'ls {root}/inbox/walt/new'
+try write-repos 'echo x > {root}/repos/app/src/evil.rs'
+try write-tmp-outside 'echo x > /tmp/walt-brain-escape'
+try write-own-tmp 'echo x > "$TMPDIR/scratch"'
+echo "FDS $(ls /proc/self/fd | wc -l)" >&2
+exec {EXAMPLE}
+"#
+    );
+    let path = brain(&s, "probe.sh", &probe);
+    let s = {
+        let cfg = s
+            .read("config/walt.toml")
+            .replace("brain = \"rules\"", "brain = \"command\"")
+            .replace("brain_command = []", &format!("brain_command = [{path:?}]"));
+        s.write("config/walt.toml", &cfg);
+        s
+    };
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-probe", ""));
+    wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    let stderr: String = s
+        .log()
+        .into_iter()
+        .filter(|r| r["event"] == "brain.stderr")
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    for denied in [
+        "read-repos",
+        "read-state",
+        "read-config",
+        "read-inbox",
+        "write-repos",
+        "write-tmp-outside",
+    ] {
+        assert!(
+            stderr.contains(&format!("DENIED {denied}")),
+            "{denied} not denied: {stderr}"
+        );
+    }
+    assert!(stderr.contains("ALLOWED write-own-tmp"), "{stderr}");
+    let fds: u32 = stderr
+        .split("FDS ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // stdin, stdout, stderr, and ls's own handle on /proc/self/fd: nothing inherited.
+    assert!(fds <= 4, "the brain inherited descriptors: {fds} open");
+    assert!(!s.path("repos/app/src/evil.rs").exists());
+    assert_eq!(s.read("repos/app/src/widget.rs"), "fn widget() {}\n");
+}
+
+#[test]
+fn forty_requests_under_a_small_ceiling_keep_every_prompt_under_it() {
+    let s = studio_with_brain(EXAMPLE, "");
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("rotate_at = 6000", "rotate_at = 600")
+        .replace("ceiling = 7000", "ceiling = 700");
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    for i in 0..40 {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("all forty accepted, and walt done deciding", || {
+        s.log_count("delivery.accepted") == 40
+            && s.ls("inbox/walt/new").len() + s.ls("inbox/chip/new").len() == 40
+            && (s.ls("inbox/chip/new").len() == 40 || s.log_count("meter.backpressure") > 0)
+    });
+    d.stop();
+    let prompts = answered(&s);
+    assert!(!prompts.is_empty());
+    for p in &prompts {
+        assert!(
+            p["tokens_in"].as_u64().unwrap() <= 700,
+            "a prompt passed the ceiling: {p}"
+        );
+    }
+    assert!(
+        s.log_count("meter.handoff") + s.log_count("meter.rotated") > 0,
+        "the meter shaped the prompts"
+    );
+}
