@@ -562,7 +562,23 @@ impl Shell {
                 } else {
                     match entry.map(|e| e.kind) {
                         Some(Kind::Report) => "report",
-                        _ => "request",
+                        Some(_) => "request",
+                        // Accepted, then a crash before its record: what it is, its text says.
+                        None => {
+                            let text = self
+                                .desk
+                                .mailbox()
+                                .read_file(agent, *folder, OsStr::new(name), MAX_BYTES + 1)
+                                .ok()
+                                .and_then(Result::ok)
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                                .unwrap_or_default();
+                            if crate::parse::looks_like_report(&text) {
+                                "report"
+                            } else {
+                                "request"
+                            }
+                        }
                     }
                 };
                 let mut r = Record::new("order.reconciled")
@@ -716,10 +732,26 @@ impl Shell {
                 }
                 continue;
             }
-            let now_in = [Folder::Active, Folder::New, Folder::Done, Folder::Held]
-                .into_iter()
-                .filter(|f| *f != here)
-                .find(|f| find(*f, self.desk.mailbox()));
+            // The listings above were taken one folder at a time, and a claim may have moved
+            // the file between two of them: confirm where it is with fresh looks, in the order
+            // files move, before concluding anything (found by the kill -9 soak, where a
+            // claim between two listings made an order look gone).
+            let mb = self.desk.mailbox();
+            let now_in = [
+                here,
+                Folder::Active,
+                Folder::Done,
+                Folder::Held,
+                Folder::New,
+            ]
+            .into_iter()
+            .find(|f| {
+                mb.exists(&agent_name, *f, OsStr::new(&name))
+                    .unwrap_or(false)
+            });
+            if now_in == Some(here) {
+                continue;
+            }
             let (event, new_state, reason) = match now_in {
                 Some(Folder::Active) => (
                     "order.claimed",

@@ -171,6 +171,14 @@ const OPENERS: [&str; 12] = [
 /// Parses a work order. Every rule of SPEC §2 is checked here.
 pub fn parse_order(bytes: &[u8], ctx: Context<'_>) -> Parsed<WorkOrder> {
     let (text, mut diags) = decode(bytes);
+    if bytes.len() > MAX_BYTES {
+        // Readers stop at the limit, so the rest would be judged on a cut-off text: the size is
+        // the one problem worth stating.
+        return Parsed {
+            value: WorkOrder::default(),
+            diagnostics: diags,
+        };
+    }
     let scan = scan(&text, &ORDER_SECTIONS);
     diags.extend(scan.diagnostics.iter().cloned());
     let mut order = WorkOrder {
@@ -286,6 +294,12 @@ pub fn parse_order(bytes: &[u8], ctx: Context<'_>) -> Parsed<WorkOrder> {
 /// are the reviewer's (`coord::review`).
 pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
     let (text, mut diags) = decode(bytes);
+    if bytes.len() > MAX_BYTES {
+        return Parsed {
+            value: Report::default(),
+            diagnostics: diags,
+        };
+    }
     let scan = scan(&text, &REPORT_SECTIONS);
     diags.extend(scan.diagnostics.iter().cloned());
     check_section_order(&scan, &REPORT_SECTIONS, "a report", &mut diags);

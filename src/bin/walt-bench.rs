@@ -2,7 +2,7 @@
 //! run in the same process on the same filesystem, reported as ratios (this machine is shared
 //! and noisy; absolute times drift, ratios much less).
 //!
-//! Usage: `cargo run --release --bin walt-bench -- [N] [DIR]`
+//! Usage: `cargo run --release --bin walt-bench -- [N] [DIR] [--big]`
 //! (N orders in the burst, default 2000; DIR a folder on the filesystem to measure, default a
 //! temporary folder under the current directory).
 //!
@@ -257,9 +257,14 @@ fn per_sec(n: usize, d: Duration) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
-    let base = args
-        .get(2)
+    let plain: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = plain.first().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let base = plain
+        .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let work = tempfile_dir(&base);
@@ -333,7 +338,88 @@ fn main() {
         free.as_secs_f64() * 1e6 / n as f64
     );
     println!("  metering                  {:.1} µs/order = {:.1}% of deciding, {:.2}% of routing end to end", meter_cost.as_secs_f64() * 1e6 / n as f64, 100.0 * meter_cost.as_secs_f64() / metered.as_secs_f64(), 100.0 * (meter_cost.as_secs_f64() / n as f64) / (routed_t.as_secs_f64() / n as f64));
+    if args.iter().any(|a| a == "--big") {
+        let (rss, took) = rss_in_flight(&work.join("rss"), 10_000);
+        println!(
+            "\nmemory: peak RSS {rss:.1} MiB with 10,000 orders in flight (routed in {:.1} s)",
+            took.as_secs_f64()
+        );
+        let t = startup(&work.join("startup"), 100_000, 1_000_000);
+        println!(
+            "start-up: {:.2} s with 100,000 queued orders and a 1,000,000-line journal",
+            t.as_secs_f64()
+        );
+    }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The daemon's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Peak RSS of the daemon holding `n` orders in flight (routed, unanswered).
+fn rss_in_flight(dir: &Path, n: usize) -> (f64, Duration) {
+    init_studio(dir);
+    let child = start_daemon(dir);
+    for i in 0..n {
+        std::fs::write(dir.join(format!("inbox/walt/tmp/b{i}.md")), request(i)).unwrap();
+    }
+    let t = Instant::now();
+    for i in 0..n {
+        std::fs::rename(
+            dir.join(format!("inbox/walt/tmp/b{i}.md")),
+            dir.join(format!("inbox/walt/new/b{i}.md")),
+        )
+        .unwrap();
+    }
+    while count(&dir.join("inbox/chip/new")) < n {
+        assert!(t.elapsed() < Duration::from_secs(600), "not all routed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t.elapsed();
+    std::thread::sleep(Duration::from_millis(700)); // one more snapshot of the ledger
+    let rss = peak_rss_mib(child.id());
+    stop(child);
+    (rss, took)
+}
+
+/// Start-up with `queued` orders waiting in a specialist's new/ and a journal of `lines`
+/// records: time from exec to `daemon.started` (replay, reconcile, resume all done).
+fn startup(dir: &Path, queued: usize, lines: usize) -> Duration {
+    init_studio(dir);
+    let mut journal =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("state/journal.jsonl")).unwrap());
+    let mut written = 0;
+    for i in 1..=queued {
+        let name = format!("{:04}-the-widget-b{i:06}-is-polished.md", i);
+        let body = request(i).replace(
+            "---\nto: chip\n",
+            &format!("---\nid: {i:04}\nfrom: walt\nto: chip\nattempt: 1\n"),
+        );
+        std::fs::write(dir.join("inbox/chip/new").join(&name), body).unwrap();
+        writeln!(journal, r#"{{"ts":"2026-11-23T00:00:00.000Z","level":"info","event":"order.written","order":"{i:04}","agent":"chip","attempt":1,"path":"{name}","state":"new","kind":"order","objective":"The widget b{i:06} is polished."}}"#).unwrap();
+        written += 1;
+    }
+    // The rest of the history: records about those orders, as a long life leaves.
+    let mut i = 0;
+    while written < lines {
+        let id = i % queued.max(1) + 1;
+        writeln!(journal, r#"{{"ts":"2026-11-23T00:00:00.000Z","level":"info","event":"meter.rotated","order":"{id:04}","generation":1,"hot_tokens":4000,"reason":"history"}}"#).unwrap();
+        written += 1;
+        i += 1;
+    }
+    drop(journal);
+    let t = Instant::now();
+    let child = start_daemon(dir);
+    let took = t.elapsed();
+    stop(child);
+    took
 }
 
 fn tempfile_dir(base: &Path) -> PathBuf {

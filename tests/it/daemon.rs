@@ -454,3 +454,64 @@ fn kill_9_twenty_times_during_a_stream_loses_and_duplicates_nothing() {
         s.ls("inbox/walt/held")
     );
 }
+
+/// Found by the kill -9 soak: a report renamed into `new/` under its id just before a crash
+/// (its `delivery.accepted` never journaled) was adopted as a request and held as one that
+/// does not lint. Adopted files are now what their text says.
+#[test]
+fn a_report_adopted_after_a_crash_is_still_reviewed_as_a_report() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-adopt", ""));
+    wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    let report = "---\nre: 0001\nfrom: chip\nstatus: done\n---\n**Outcome:** Polished.\n\n**Acceptance:**\n- [x] `cargo test` passes\n- [x] the widget shines in the demo\n- [x] the changelog names m-adopt\n\n**Touched:**\n- repos/app/src/widget.rs\n\n**Note:** none\n";
+    // As the intake leaves it: renamed to its id, no record in the journal.
+    s.write("inbox/walt/new/0002-report-polished.md", report);
+    let d = Daemon::start(&s);
+    wait_for("the report reviewed", || {
+        s.journal().iter().any(|r| r["event"] == "order.done")
+    });
+    d.stop();
+    assert!(
+        s.ls("inbox/walt/held").is_empty(),
+        "{:?}",
+        s.ls("inbox/walt/held")
+    );
+}
+
+/// Found by the kill -9 soak: a claim landing between the daemon's listing of `new/` and of
+/// `active/` made an order look gone ("missing"), and its report was then refused. Claims in a
+/// tight loop while the daemon watches must never make an order look missing.
+#[test]
+fn claims_racing_the_daemons_listings_never_make_an_order_look_missing() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..150 {
+        s.deliver(
+            "walt",
+            &format!("c{i:03}.md"),
+            &order(&format!("c{i:03}"), "to: chip\n"),
+        );
+    }
+    let mut claimed = 0;
+    while claimed < 150 {
+        if s.walt(&["claim", "chip"]).status.success() {
+            claimed += 1;
+        }
+    }
+    wait_for("every claim seen", || {
+        s.journal()
+            .iter()
+            .filter(|r| r["event"] == "order.claimed")
+            .count()
+            == 150
+    });
+    d.stop();
+    let missing: Vec<_> = s
+        .journal()
+        .into_iter()
+        .filter(|r| r["state"] == "missing")
+        .collect();
+    assert!(missing.is_empty(), "{missing:?}");
+}

@@ -9,6 +9,7 @@ mod common;
 mod daemon;
 mod desk;
 mod guide;
+mod hostile;
 mod meter;
 mod parse_rules;
 mod purity;

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""kill -9 soak: a steady stream of submissions and reports while the daemon is killed with
+SIGKILL at random moments, many times; then a Jepsen-style count of what went in and what is
+there: lost, duplicated, unexpected. Not part of CI's default run.
+
+    cargo build --release && python3 scripts/soak.py [--kills 1000] [--walt target/release/walt]
+"""
+import argparse, os, random, re, shutil, signal, subprocess, sys, tempfile, threading, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--kills", type=int, default=1000)
+ap.add_argument("--walt", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "walt"))
+ap.add_argument("--seed", type=int, default=7)
+args = ap.parse_args()
+random.seed(args.seed)
+walt = os.path.abspath(args.walt)
+studio = tempfile.mkdtemp(prefix="walt-soak-")
+subprocess.run([walt, "init", studio], check=True, stdout=subprocess.DEVNULL)
+env = dict(os.environ, WALT_ROOT=studio)
+
+ORDER = """---
+to: chip
+---
+**Objective:** The widget {m} is polished.
+
+**Acceptance:**
+- `cargo test` passes
+- the widget shines in the demo
+- the changelog names {m}
+
+**Files:**
+- repos/app/src/widget.rs
+
+**Branching:**
+- halt-with-note if the widget is gone
+"""
+REPORT = """---
+re: {id}
+from: chip
+status: done
+---
+**Outcome:** Polished.
+
+**Acceptance:**
+- [x] `cargo test` passes
+- [x] the widget shines in the demo
+- [x] the changelog names {m}
+
+**Touched:**
+- repos/app/src/widget.rs
+
+**Note:** none
+"""
+submitted = []
+stop = threading.Event()
+
+def writer():
+    i = 0
+    while not stop.is_set():
+        m = f"s{i:06d}"
+        tmp = os.path.join(studio, "inbox/walt/tmp", m + ".md")
+        with open(tmp, "w") as f:
+            f.write(ORDER.format(m=m))
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, os.path.join(studio, "inbox/walt/new", m + ".md"))
+        submitted.append(m)
+        i += 1
+        time.sleep(0.01)
+
+reported = 0
+def reporter():
+    global reported
+    while not stop.is_set():
+        out = subprocess.run([walt, "claim", "chip"], env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            time.sleep(0.02)
+            continue
+        path = out.stdout.strip()
+        oid = os.path.basename(path)[:4]
+        try:
+            m = re.search(r"The widget (\S+) is", open(path).read()).group(1)
+        except (OSError, AttributeError):
+            continue
+        rp = os.path.join(studio, f"report-{oid}.md")
+        with open(rp, "w") as f:
+            f.write(REPORT.format(id=oid, m=m))
+        r = subprocess.run([walt, "report", oid, "--status", "done", rp], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            print("report refused:", r.stderr.strip()[:300], flush=True)
+        reported += 1
+
+threads = [threading.Thread(target=writer), threading.Thread(target=reporter)]
+for t in threads:
+    t.start()
+t0 = time.time()
+for k in range(args.kills):
+    d = subprocess.Popen([walt, "daemon"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.uniform(0.02, 0.45))
+    d.send_signal(signal.SIGKILL)
+    d.wait()
+    if k % 100 == 99:
+        print(f"{k + 1} kills, {len(submitted)} submitted, {reported} reports sent, {time.time() - t0:.0f}s", flush=True)
+stop.set()
+for t in threads:
+    t.join()
+
+# Let a last daemon finish what is there: everything routed, every report reviewed.
+d = subprocess.Popen([walt, "daemon"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def quiet():
+    return not os.listdir(os.path.join(studio, "inbox/walt/new"))
+for _ in range(600):
+    if quiet():
+        break
+    time.sleep(0.1)
+time.sleep(1)
+d.send_signal(signal.SIGTERM)
+d.wait()
+
+def markers(folders, pattern=lambda n: n.endswith(".md") and not n.endswith(".why.md")):
+    seen = {}
+    for folder in folders:
+        p = os.path.join(studio, folder)
+        for n in os.listdir(p):
+            if not pattern(n):
+                continue
+            try:
+                text = open(os.path.join(p, n), errors="replace").read()
+            except OSError:
+                continue
+            mm = re.search(r"\*\*Objective:\*\* The widget (\S+) is", text)
+            if mm:
+                seen.setdefault(mm.group(1), []).append(f"{folder}/{n}")
+    return seen
+
+requests = markers(["inbox/walt/new", "inbox/walt/active", "inbox/walt/done", "inbox/walt/held"])
+live = re.compile(r"^\d{4,}-[a-z0-9-]+\.md$")  # an order's current file, not an archived attempt
+orders = markers(["inbox/chip/new", "inbox/chip/active", "inbox/chip/done", "inbox/human/new"], lambda n: bool(live.match(n)))
+sub = set(submitted)
+lost = sorted(sub - set(requests))
+duplicated = sorted(m for m, where in list(requests.items()) + list(orders.items()) if len(where) > 1)
+unexpected = sorted((set(requests) | set(orders)) - sub)
+routed_lost = sorted(m for m in requests if m in sub and not any(w.startswith("inbox/walt/new") for w in requests[m]) and m not in orders)
+held = [n for n in os.listdir(os.path.join(studio, "inbox/walt/held")) if not n.endswith(".why.md")]
+whys = {}
+for n in held:
+    try:
+        why = open(os.path.join(studio, "inbox/walt/held", n + ".why.md")).read().split(": ", 1)[-1].split("\n")[0]
+    except OSError:
+        why = "(no note)"
+    whys[why[:90]] = whys.get(why[:90], 0) + 1
+lint = subprocess.run([walt, "lint"] + [os.path.join(studio, "inbox/chip/new", n) for n in os.listdir(os.path.join(studio, "inbox/chip/new")) if n.endswith(".md")] or ["/dev/null"], env=env, capture_output=True, text=True)
+print(f"\nkills={args.kills} submitted={len(submitted)} reports_sent={reported} seconds={time.time() - t0:.0f}")
+print(f"requests: {len(requests)}  orders: {len(orders)}  done: {len(os.listdir(os.path.join(studio, 'inbox/chip/done')))} files in chip/done  held: {len(held)}")
+for why, n in sorted(whys.items(), key=lambda x: -x[1])[:5]:
+    print(f"  held {n}: {why}")
+print(f"lost = {len(lost)}, duplicated = {len(duplicated)}, unexpected = {len(unexpected)}, routed-but-orderless = {len(routed_lost)}")
+if lost or duplicated or unexpected or routed_lost:
+    print("lost:", lost[:10], "duplicated:", duplicated[:10], "unexpected:", unexpected[:10], "orderless:", routed_lost[:10])
+    print("studio kept at", studio)
+    sys.exit(1)
+if not os.environ.get("KEEP"): shutil.rmtree(studio)
+else: print("studio kept at", studio)
+print("ok")
