@@ -429,12 +429,15 @@ impl Shell {
                 "done" => Folder::Done,
                 _ => Folder::New,
             };
-            let text = match self.desk.mailbox().read_file(
-                &agent,
-                folder,
-                OsStr::new(&e.name),
-                MAX_BYTES + 1,
-            ) {
+            // A manual agent may claim it while the daemon starts: look where it moves next.
+            let mb = self.desk.mailbox();
+            let mut state = e.state.clone();
+            let mut found = mb.read_file(&agent, folder, OsStr::new(&e.name), MAX_BYTES + 1);
+            if folder == Folder::New && !matches!(found, Ok(Ok(_))) {
+                found = mb.read_file(&agent, Folder::Active, OsStr::new(&e.name), MAX_BYTES + 1);
+                state = "active".into();
+            }
+            let text = match found {
                 Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
                 _ => {
                     self.report_error(format!(
@@ -449,7 +452,7 @@ impl Shell {
                 .handle(Event::Resume(Box::new(crate::coord::Resume {
                     id: e.id,
                     agent,
-                    state: e.state.clone(),
+                    state,
                     attempt: e.attempt,
                     agent_attempt: e.agent_attempt,
                     hops: e.hops,
@@ -462,6 +465,10 @@ impl Shell {
                     blocker: e.blocker.clone(),
                 })));
         }
+        // Resumed from a long run, Walt's context may start above rotate_at: hand off to a
+        // fresh generation at once rather than carry it past the ceiling.
+        let effects = self.walt.settle();
+        self.perform(effects)?;
         Ok(())
     }
 
@@ -887,7 +894,9 @@ impl Shell {
                 if wait {
                     break;
                 }
-                if effects.len() >= 4096 {
+                // Bounded batches: progress is committed every few hundred orders, so a daemon
+                // killed mid-backlog keeps what it did (the soak showed livelock otherwise).
+                if effects.len() >= 1024 {
                     self.perform(std::mem::take(&mut effects))?;
                 }
             }

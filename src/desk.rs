@@ -110,14 +110,18 @@ impl Desk {
             "# Held: {name}\n\nWalt did not route this request: {why}.\n\nWhat to do: fix a copy and drop it into `inbox/walt/` again. The held file stays as it arrived.\n"
         );
         let why_name = format!("{name}.why.md");
-        self.mailbox.write_new(
+        // A crash between the note and the move leaves the note: keep it, move the file.
+        match self.mailbox.write_new(
             &walt,
             Folder::Held,
             OsStr::new(&why_name),
             note.as_bytes(),
             false,
-        )?;
-        self.written.push((walt.clone(), Folder::Held, why_name));
+        ) {
+            Ok(()) => self.written.push((walt.clone(), Folder::Held, why_name)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
         self.mailbox.rename(
             &walt,
             Folder::New,

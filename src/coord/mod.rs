@@ -637,6 +637,40 @@ impl Walt {
         effects
     }
 
+    /// After resuming the orders in flight: if the context is past `rotate_at`, drop what is
+    /// finished, then hand off to a fresh generation (one compact line per order), so Walt
+    /// starts under his ceiling whenever the work in flight allows it.
+    pub fn settle(&mut self) -> Vec<Effect> {
+        if self.meter.hot() <= self.meter.rotate_at {
+            return Vec::new();
+        }
+        let before = self.meter.hot();
+        self.meter.rotate();
+        let flights = self.flight_list();
+        let brief = self.meter.handoff_text(&flights);
+        if self.meter.fresh_size(&brief, self.counter.as_ref()) >= self.meter.hot() {
+            return Vec::new();
+        }
+        self.meter
+            .hand_off(brief.clone(), &flights, self.counter.as_ref());
+        let generation = self.meter.generation;
+        let file = format!("gen-{generation:04}.md");
+        vec![
+            Effect::Handoff { generation, name: file.clone(), body: brief },
+            Effect::Log(self.stamp(
+                Record::new("meter.handoff")
+                    .path(format!("inbox/walt/handoff/{file}"))
+                    .reason(format!(
+                        "resumed with {} orders in flight at {before} hot tokens, past rotate_at {}; generation {generation} starts from a handoff brief (hot {})",
+                        flights.len(),
+                        self.meter.rotate_at,
+                        self.meter.hot()
+                    ))
+                    .with("in_flight", flights.len()),
+            )),
+        ]
+    }
+
     /// Makes room for a message of `need` tokens: rotation or handoff effects when it fits,
     /// or the wait effects (backpressure) when it does not.
     fn admit(&mut self, id: OrderId, need: u32) -> Result<Vec<Effect>, Vec<Effect>> {

@@ -282,3 +282,50 @@ fn forty_requests_under_a_small_ceiling_end_to_end() {
     assert_eq!(markers.len(), 40);
     assert!(done >= 40);
 }
+
+/// Found by the kill -9 soak: a daemon restarted with many orders in flight resumed one full
+/// line per order and started far past its ceiling. It now hands off at once.
+#[test]
+fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
+    let s = Studio::new();
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("rotate_at = 6000", "rotate_at = 350")
+        .replace("ceiling = 7000", "ceiling = 400");
+    s.write("config/walt.toml", &cfg);
+    let d = Daemon::start(&s);
+    for i in 0..30 {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("walt to take what fits", || {
+        s.log_count("delivery.accepted") == 30 && s.log_count("meter.backpressure") > 0
+    });
+    d.stop();
+    let before = s.log().len();
+    let d = Daemon::start(&s);
+    s.deliver("walt", "late.md", &order("q-late", "to: chip\n"));
+    wait_for("the late request seen", || {
+        s.log()
+            .iter()
+            .skip(before)
+            .any(|r| r["event"] == "delivery.accepted")
+    });
+    d.stop();
+    assert!(
+        s.log()
+            .iter()
+            .skip(before)
+            .any(|r| r["event"] == "meter.handoff"),
+        "it handed off on start"
+    );
+    for r in s.log().iter().skip(before) {
+        assert!(
+            r["hot_tokens"].as_u64().unwrap() <= 400,
+            "past the ceiling after a restart: {r}"
+        );
+    }
+}

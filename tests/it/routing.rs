@@ -454,3 +454,29 @@ fn trace_tells_the_story_of_one_order_and_unknown_ids_exit_1() {
     assert!(stderr(&o).contains("no order 0099"));
     assert_eq!(s.walt(&["trace", "abc"]).status.code(), Some(2));
 }
+
+/// Found by the kill -9 soak: a crash between writing a held request's `.why.md` and moving
+/// the request left the note behind, and every later attempt to hold it failed on it.
+#[test]
+fn a_why_note_left_by_a_crash_does_not_block_holding_the_request() {
+    let s = Studio::new();
+    s.write(
+        "inbox/walt/new/0001-the-parser-is-audited.md",
+        &e2e_order(
+            "The parser is audited.",
+            &["repos/p/src/lib.rs"],
+            "to: rex\n",
+        ),
+    );
+    s.write(
+        "inbox/walt/held/0001-the-parser-is-audited.md.why.md",
+        "# Held (from before the crash)\n",
+    );
+    let d = Daemon::start(&s);
+    wait_for("held", || {
+        s.ls("inbox/walt/held")
+            .contains(&"0001-the-parser-is-audited.md".to_string())
+    });
+    d.stop();
+    assert_eq!(s.log_count("signal.override"), 1);
+}
