@@ -143,7 +143,11 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         }
     });
 
-    let generation = ledger.walt.generation.max(1);
+    let generation = ledger
+        .walt
+        .generation
+        .max(desk.mailbox().last_handoff())
+        .max(1);
     let walt = Walt::new(
         cfg.clone(),
         generation,

@@ -440,6 +440,29 @@ impl Mailbox {
         Ok(())
     }
 
+    /// The highest generation among the handoff briefs in `inbox/walt/handoff/` (0 if none):
+    /// a brief written just before a crash may be ahead of the journal.
+    pub fn last_handoff(&self) -> u32 {
+        let Ok(f) = self.folders(&AgentName::walt()) else {
+            return 0;
+        };
+        let Ok(dir) = f.dirs[0].open_dir_nofollow("handoff") else {
+            return 0;
+        };
+        let Ok(entries) = dir.entries() else { return 0 };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| {
+                n.strip_prefix("gen-")?
+                    .strip_suffix(".md")?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Flushes one file's data (opened without following a link).
     pub fn sync_file(&self, agent: &AgentName, folder: Folder, name: &OsStr) -> io::Result<()> {
         check_name(name)?;

@@ -329,3 +329,45 @@ fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
         );
     }
 }
+
+/// Found by the kill -9 soak: a handoff brief written just before a crash (its record never
+/// journaled) made every later handoff of that generation fail on the existing file.
+#[test]
+fn a_handoff_brief_left_by_a_crash_is_not_overwritten_or_tripped_over() {
+    let s = Studio::new();
+    let cfg = s
+        .read("config/walt.toml")
+        .replace("rotate_at = 6000", "rotate_at = 350")
+        .replace("ceiling = 7000", "ceiling = 400");
+    s.write("config/walt.toml", &cfg);
+    s.write(
+        "inbox/walt/handoff/gen-0002.md",
+        "# from before the crash\n",
+    );
+    let d = Daemon::start(&s);
+    for i in 0..20 {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("a handoff", || s.log_count("meter.handoff") > 0);
+    d.stop();
+    assert_eq!(
+        s.read("inbox/walt/handoff/gen-0002.md"),
+        "# from before the crash\n"
+    );
+    assert!(s
+        .ls("inbox/walt/handoff")
+        .iter()
+        .any(|n| n.as_str() > "gen-0002.md"));
+    assert!(
+        !s.log().iter().any(|r| r["level"] == "error"),
+        "{:?}",
+        s.log()
+            .iter()
+            .filter(|r| r["level"] == "error")
+            .collect::<Vec<_>>()
+    );
+}
