@@ -77,7 +77,7 @@ def reporter():
             time.sleep(0.02)
             continue
         path = out.stdout.strip()
-        oid = os.path.basename(path)[:4]
+        oid = os.path.basename(path).split("-")[0]
         try:
             m = re.search(r"The widget (\S+) is", open(path).read()).group(1)
         except (OSError, AttributeError):
@@ -145,7 +145,8 @@ held = [n for n in os.listdir(os.path.join(studio, "inbox/walt/held")) if not n.
 whys = {}
 for n in held:
     try:
-        why = open(os.path.join(studio, "inbox/walt/held", n + ".why.md")).read().split(": ", 1)[-1].split("\n")[0]
+        lines = open(os.path.join(studio, "inbox/walt/held", n + ".why.md")).read().splitlines()
+        why = re.sub(r"\d{4,}", "N", lines[2] if len(lines) > 2 else "")
     except OSError:
         why = "(no note)"
     whys[why[:90]] = whys.get(why[:90], 0) + 1
