@@ -611,7 +611,23 @@ impl Shell {
         }
         let mut requeue = Vec::new();
         for e in self.ledger.entries.values() {
-            if e.is_open() && e.state != "parked" && !seen.contains_key(&e.id) {
+            // Folders were listed one at a time while agents may be claiming: before calling
+            // an order gone (and sending its request round again), look for its file afresh
+            // (found by the kill -9 soak: a claim between two listings made a duplicate).
+            let still_there = || {
+                let Ok(a) = AgentName::new(&e.agent) else {
+                    return false;
+                };
+                [Folder::New, Folder::Active, Folder::Done, Folder::Held]
+                    .into_iter()
+                    .any(|f| {
+                        self.desk
+                            .mailbox()
+                            .exists(&a, f, OsStr::new(&e.name))
+                            .unwrap_or(false)
+                    })
+            };
+            if e.is_open() && e.state != "parked" && !seen.contains_key(&e.id) && !still_there() {
                 // A crash between archiving an attempt and writing the next leaves the request
                 // with no order: send the request round again rather than lose it.
                 if e.kind == Kind::Order && e.request.as_deref() == Some("active") {

@@ -515,3 +515,57 @@ fn claims_racing_the_daemons_listings_never_make_an_order_look_missing() {
         .collect();
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+/// Found by the kill -9 soak: a claim landing between two of the start-up reconcile's folder
+/// listings made an order look gone; its request went round again and the order was written
+/// twice. Restarts while an agent claims must leave every order once and none missing.
+#[test]
+fn claims_during_start_up_never_duplicate_an_order() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..200 {
+        s.deliver(
+            "walt",
+            &format!("c{i:03}.md"),
+            &order(&format!("c{i:03}"), "to: chip\n"),
+        );
+    }
+    wait_for("all routed", || s.ls("inbox/chip/new").len() == 200);
+    d.stop();
+    let root = s.root().to_path_buf();
+    let claimer = std::thread::spawn(move || {
+        let mut n = 0;
+        while n < 200 {
+            let o = std::process::Command::new(WALT)
+                .arg("--root")
+                .arg(&root)
+                .args(["claim", "chip"])
+                .output()
+                .unwrap();
+            if o.status.success() {
+                n += 1;
+            }
+        }
+    });
+    for _ in 0..6 {
+        let d = Daemon::start(&s);
+        d.stop();
+    }
+    claimer.join().unwrap();
+    let d = Daemon::start(&s);
+    d.stop();
+    let mut markers: Vec<String> = ["inbox/chip/new", "inbox/chip/active"]
+        .iter()
+        .flat_map(|f| s.ls(f).into_iter().map(move |n| format!("{f}/{n}")))
+        .map(|p| marker_of(&s.read(&p)))
+        .collect();
+    let n = markers.len();
+    markers.sort();
+    markers.dedup();
+    assert_eq!(
+        (n, markers.len()),
+        (200, 200),
+        "an order was lost or written twice"
+    );
+    assert!(!s.journal().iter().any(|r| r["state"] == "missing"));
+}
