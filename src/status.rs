@@ -47,6 +47,8 @@ pub struct Attention {
     pub escalations: Vec<String>,
     pub held: BTreeMap<String, usize>,
     pub signals: BTreeMap<String, usize>,
+    /// Command agents the daemon refuses to run, and why (from its last snapshot).
+    pub refused: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,8 +158,17 @@ pub fn gather(
             objective: e.objective.clone(),
         });
     }
+    let refused = state
+        .read("ledger.json")
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            serde_json::from_value::<BTreeMap<String, String>>(v["walt"]["refused"].clone()).ok()
+        })
+        .unwrap_or_default();
     let mut attention = Attention {
         signals,
+        refused,
         ..Attention::default()
     };
     if let Some(names) = present.get(&("human".to_string(), "new")) {
@@ -215,8 +226,15 @@ pub fn render(s: &Status) -> String {
     }
     out.push('\n');
     let a = &s.attention;
-    if !a.escalations.is_empty() || !a.held.is_empty() || !a.signals.is_empty() {
+    if !a.escalations.is_empty()
+        || !a.held.is_empty()
+        || !a.signals.is_empty()
+        || !a.refused.is_empty()
+    {
         out.push_str("needs a person:\n");
+        for (agent, why) in &a.refused {
+            out.push_str(&format!("  refused: {agent}: {why}\n"));
+        }
         for e in &a.escalations {
             out.push_str(&format!("  escalated: inbox/human/new/{e}\n"));
         }

@@ -363,3 +363,21 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
         "only the second run finished its work"
     );
 }
+
+/// Where Landlock cannot be enforced the daemon refuses a confined command agent and says so;
+/// this kernel has Landlock, so the refusal the daemon records is planted, and `walt status`
+/// must show it to a person and to scripts.
+#[test]
+fn status_shows_a_refused_command_agent() {
+    let s = Studio::new();
+    s.write("state/ledger.json", r#"{"walt": {"refused": {"chip": "refusing to run command agent chip: Landlock ABI 5 cannot be enforced here"}}, "orders": []}"#);
+    let text = stdout(&s.walt(&["status"]));
+    assert!(
+        text.contains("refused: chip: refusing to run command agent chip"),
+        "{text}"
+    );
+    assert!(s.status()["attention"]["refused"]["chip"]
+        .as_str()
+        .unwrap()
+        .contains("Landlock"));
+}
