@@ -61,6 +61,15 @@ impl Diagnostic {
     }
 }
 
+/// The first error as `line N: message`, for a one-line reason in a log or a note.
+pub fn first_error(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .find(|d| d.is_error())
+        .map(|d| format!("line {}: {}", d.line, d.message))
+        .unwrap_or_default()
+}
+
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }

@@ -26,6 +26,59 @@ use landlock::{
 use crate::order::{AgentName, OrderId};
 use crate::watch::Wake;
 
+/// Sets up a child between fork and exec: its own process group (so a timeout kills all it
+/// started), death with the daemon, Landlock fully enforced (or the child fails before it
+/// runs), and no inherited descriptors.
+fn isolate(cmd: &mut Command, ruleset: Option<RulesetCreated>) {
+    let mut ruleset = ruleset;
+    // SAFETY: the closure only makes system calls on the child's own state.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(rs) = ruleset.take() {
+                match rs.restrict_self() {
+                    Ok(s) if s.ruleset == landlock::RulesetStatus::FullyEnforced => {}
+                    _ => {
+                        return Err(std::io::Error::other(
+                            "Landlock could not be fully enforced",
+                        ))
+                    }
+                }
+            }
+            close_inherited()
+        });
+    }
+}
+
+/// Waits for a child until `timeout` from `started`, then kills its whole process group;
+/// either way nothing it started outlives it. Returns its status and whether it timed out.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    pgid: i32,
+    started: Instant,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, bool) {
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if started.elapsed() >= timeout => {
+                timed_out = true;
+                // SAFETY: signalling the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break None,
+        }
+    };
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    (status, timed_out)
+}
+
 /// Marks every descriptor above stderr close-on-exec, so a child gets none of the daemon's
 /// (nor any its parent leaked to it): only its three pipes survive the exec. Marking rather
 /// than closing keeps std's own exec-error pipe working.
@@ -196,30 +249,7 @@ pub fn start(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut confine = confine;
-    // SAFETY: between fork and exec the child only makes system calls: its own process group
-    // (so a timeout kills everything it started), death with the daemon, and Landlock.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(rs) = confine.take() {
-                match rs.restrict_self() {
-                    Ok(s) if s.ruleset == landlock::RulesetStatus::FullyEnforced => {}
-                    _ => {
-                        return Err(std::io::Error::other(
-                            "Landlock could not be fully enforced",
-                        ))
-                    }
-                }
-            }
-            close_inherited()
-        });
-    }
+    isolate(&mut cmd, confine);
     let started = Instant::now();
     let mut child = cmd
         .spawn()
@@ -260,23 +290,7 @@ pub fn start(
     let timeout = job.timeout;
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {
-        let mut timed_out = false;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if started.elapsed() >= timeout => {
-                    timed_out = true;
-                    // SAFETY: signalling the process group we created.
-                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                    break child.wait().ok();
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(_) => break None,
-            }
-        };
-        // Whatever it left running in its group goes too.
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
         let stdout = out_thread.join().unwrap_or_default();
         let stderr = err_thread.join().unwrap_or_default();
         let report = std::fs::read_to_string(&report_file)
@@ -433,26 +447,7 @@ fn ask_in(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only system calls: a process group, death with the daemon,
-    // and Landlock, fully enforced or the brain does not start.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(rs) = confine.take() {
-                match rs.restrict_self() {
-                    Ok(s) if s.ruleset == landlock::RulesetStatus::FullyEnforced => {}
-                    _ => {
-                        return Err(std::io::Error::other(
-                            "Landlock could not be fully enforced",
-                        ))
-                    }
-                }
-            }
-            close_inherited()
-        });
-    }
+    isolate(&mut cmd, confine.take());
     let started = Instant::now();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -478,22 +473,7 @@ fn ask_in(
         let _ = (&mut err).take(1 << 20).read_to_end(&mut b);
         b
     });
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if started.elapsed() >= timeout => {
-                timed_out = true;
-                // SAFETY: signalling the process group we created.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => break None,
-        }
-    };
-    // SAFETY: as above; nothing it started outlives the answer.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
     let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();

@@ -462,12 +462,7 @@ impl Walt {
         };
         let parsed = parse::parse_order(text.as_bytes(), ctx);
         if !parsed.is_ok() {
-            let first = parsed
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| format!("line {}: {}", d.line, d.message))
-                .unwrap_or_default();
+            let first = crate::diagnostic::first_error(&parsed.diagnostics);
             return self.hold(
                 id,
                 name,
@@ -1037,12 +1032,7 @@ impl Walt {
             );
         };
         if !parsed.diagnostics.iter().all(|d| !d.is_error()) {
-            let first = parsed
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .map(|d| format!("line {}: {}", d.line, d.message))
-                .unwrap_or_default();
+            let first = crate::diagnostic::first_error(&parsed.diagnostics);
             return self.hold(
                 rid,
                 name,
