@@ -8,6 +8,7 @@ mod cli_lint;
 mod common;
 mod daemon;
 mod desk;
+mod faults;
 mod guide;
 mod hostile;
 mod meter;
