@@ -129,3 +129,96 @@ impl Drop for Unmount {
 fn scopeguard(p: std::path::PathBuf) -> Unmount {
     Unmount(p)
 }
+
+/// fsync failing (EIO) on the journal: the daemon stops (fail-stop, exit 3) rather than
+/// acknowledge what may not be on disk; restarted without the fault, it loses nothing.
+#[test]
+fn an_fsync_error_stops_the_daemon_and_a_restart_loses_nothing() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(strace) = strace else {
+        eprintln!("skipped: strace is not installed (.ci/run installs it)");
+        return;
+    };
+    let s = Studio::new();
+    let err = std::fs::File::create(s.path("daemon.err")).unwrap();
+    // Every fdatasync from the 3rd on fails with EIO (the journal uses fdatasync).
+    let mut d = Command::new(strace)
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fdatasync",
+            "-e",
+            "inject=fdatasync:error=EIO:when=3+",
+            WALT,
+            "--root",
+        ])
+        .arg(s.root())
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    wait_for("start", || s.path("state/logs/walt.jsonl").exists());
+    for i in 0..20 {
+        s.deliver(
+            "walt",
+            &format!("e{i:02}.md"),
+            &order(&format!("e{i:02}"), "to: chip\n"),
+        );
+    }
+    let status = loop {
+        if let Some(st) = d.try_wait().unwrap() {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(3), "{}", s.read("daemon.err"));
+    assert!(
+        s.read("daemon.err").contains("could not be made durable"),
+        "{}",
+        s.read("daemon.err")
+    );
+    let d = Daemon::start(&s);
+    wait_for("all routed", || s.ls("inbox/chip/new").len() == 20);
+    d.stop();
+    let mut markers: Vec<String> = s
+        .ls("inbox/chip/new")
+        .iter()
+        .map(|n| marker_of(&s.read(&format!("inbox/chip/new/{n}"))))
+        .collect();
+    markers.sort();
+    markers.dedup();
+    assert_eq!(markers.len(), 20);
+}
+
+/// A kernel inotify queue that overflows (fs.inotify.max_queued_events lowered to 16) loses
+/// events, not orders: the overflow wakes the loop, which reads the folders.
+#[test]
+fn an_inotify_queue_overflow_loses_no_order() {
+    const KNOB: &str = "/proc/sys/fs/inotify/max_queued_events";
+    let Ok(old) = std::fs::read_to_string(KNOB) else {
+        return;
+    };
+    if std::fs::write(KNOB, "16").is_err() {
+        eprintln!("skipped: cannot lower {KNOB} (not root)");
+        return;
+    }
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    // The limit applies to inotify instances created while it is low: put it back at once.
+    std::fs::write(KNOB, old.trim()).unwrap();
+    for i in 0..400 {
+        s.deliver(
+            "walt",
+            &format!("o{i:03}.md"),
+            &order(&format!("o{i:03}"), "to: chip\n"),
+        );
+    }
+    wait_for("all 400 taken", || s.ls("inbox/chip/new").len() == 400);
+    d.stop();
+}
