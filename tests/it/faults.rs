@@ -222,3 +222,69 @@ fn an_inotify_queue_overflow_loses_no_order() {
     wait_for("all 400 taken", || s.ls("inbox/chip/new").len() == 400);
     d.stop();
 }
+
+/// A read-only studio: the daemon cannot take its lock or write its journal, so it does not
+/// start (exit 3, saying the studio is not writable); made writable again, it takes what was
+/// waiting.
+#[test]
+fn a_read_only_studio_is_refused_clearly_and_resumes_when_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("studio");
+    std::fs::create_dir(&root).unwrap();
+    if !mount_tmpfs(&root, "8m") {
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    let _umount = scopeguard(root.clone());
+    assert!(Command::new(WALT)
+        .arg("init")
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    let studio = StudioAt(root.clone());
+    std::fs::write(
+        root.join("inbox/walt/tmp/r.md"),
+        order("m-ro", "to: chip\n"),
+    )
+    .unwrap();
+    std::fs::rename(
+        root.join("inbox/walt/tmp/r.md"),
+        root.join("inbox/walt/new/r.md"),
+    )
+    .unwrap();
+    assert!(Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    let o = Command::new(WALT)
+        .arg("--root")
+        .arg(&root)
+        .arg("daemon")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("Read-only file system") && stderr(&o).contains("writable"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(root.join("inbox/walt/new/r.md").exists(), "nothing moved");
+    assert!(Command::new("mount")
+        .args(["-o", "remount,rw"])
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    let mut d = studio.spawn();
+    wait_for("taken once writable", || {
+        std::fs::read_dir(root.join("inbox/chip/new"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+            == 1
+    });
+    unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+    let _ = d.wait();
+}
