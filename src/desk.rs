@@ -144,6 +144,7 @@ impl Desk {
     /// Makes everything since the last sync durable: file data first (one flush of the
     /// filesystem for a batch, an fsync each for a few), then each folder renamed in.
     pub fn sync(&mut self) -> io::Result<()> {
+        crate::crash_point!("desk.sync.before");
         let written = std::mem::take(&mut self.written);
         if written.len() > 4 {
             self.mailbox.sync_all()?;

@@ -117,8 +117,11 @@ impl Journal {
             buf.extend_from_slice(r.to_line().as_bytes());
             buf.push(b'\n');
         }
+        crate::crash_point!("journal.append.before_write");
         self.file.write_all(&buf).map_err(Fatal)?;
+        crate::crash_point!("journal.append.before_fsync");
         self.file.sync_data().map_err(Fatal)?;
+        crate::crash_point!("journal.append.after_fsync");
         self.records += records.len() as u64;
         Ok(())
     }

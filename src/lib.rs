@@ -4,6 +4,30 @@
 //! map; `main.rs` is the only place that holds ambient authority over the filesystem.
 
 pub mod cli;
+
+/// Every crash point (`fail` crate, compiled in only with the `failpoints` feature): one before
+/// and after each durable step. `FAILPOINTS=<name>=return` makes the daemon abort there, as a
+/// power cut would (no unwinding, no flushing).
+pub const FAILPOINTS: &[&str] = &[
+    "mailbox.rename.before",
+    "mailbox.rename.after",
+    "mailbox.write.before_rename",
+    "mailbox.sync.before",
+    "journal.append.before_write",
+    "journal.append.before_fsync",
+    "journal.append.after_fsync",
+    "desk.sync.before",
+];
+
+/// Aborts the process at a crash point when the `failpoints` feature and `FAILPOINTS` say so.
+#[macro_export]
+macro_rules! crash_point {
+    ($name:expr) => {
+        fail::fail_point!($name, |_| {
+            std::process::abort();
+        })
+    };
+}
 pub mod config;
 pub mod coord;
 pub mod daemon;

@@ -364,6 +364,7 @@ impl Mailbox {
         check_name(new_name)?;
         let (a, i) = self.dir(from_agent, from)?;
         let (b, j) = self.dir(to_agent, to)?;
+        crate::crash_point!("mailbox.rename.before");
         rustix::fs::renameat_with(
             &a.dirs[i],
             name,
@@ -371,6 +372,7 @@ impl Mailbox {
             new_name,
             RenameFlags::NOREPLACE,
         )?;
+        crate::crash_point!("mailbox.rename.after");
         Ok(())
     }
 
@@ -401,6 +403,7 @@ impl Mailbox {
             file.sync_data()?;
         }
         drop(file);
+        crate::crash_point!("mailbox.write.before_rename");
         // On failure the staged copy stays in tmp/ (never read as mail); nothing is deleted.
         self.rename(agent, Folder::Tmp, OsStr::new(&tmp_name), to, name)
     }
@@ -549,6 +552,7 @@ impl Mailbox {
 
     /// Makes the renames in one folder durable.
     pub fn sync(&self, agent: &AgentName, folder: Folder) -> io::Result<()> {
+        crate::crash_point!("mailbox.sync.before");
         let (f, i) = self.dir(agent, folder)?;
         fsync_dir(&f.dirs[i])
     }

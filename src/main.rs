@@ -17,6 +17,8 @@ use walt::order::AgentName;
 use walt::{config, diagnostic, lint, studio};
 
 fn main() -> ExitCode {
+    // With the `failpoints` feature, FAILPOINTS=<name>=return arms a crash point (tests only).
+    let _scenario = fail::FailScenario::setup();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

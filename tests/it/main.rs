@@ -8,6 +8,8 @@ mod cli_lint;
 mod common;
 mod daemon;
 mod desk;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod faults;
 mod guide;
 mod hostile;
