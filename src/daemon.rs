@@ -504,7 +504,7 @@ impl Shell {
                     max_seen = max_seen.max(id.0);
                     if e.kind != EntryKind::File
                         || name.ends_with(".why.md")
-                        || is_archive(name)
+                        || crate::mailbox::is_archive(name)
                         || OrderId::from_file_name(name).is_none()
                     {
                         continue;
@@ -1404,17 +1404,6 @@ impl Shell {
             self.report_error(format!("cannot write state/ledger.json: {e}"));
         }
     }
-}
-
-/// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
-/// `<stem>.report.md`, `<stem>.a1.cancelled.md`), not an order's current file.
-pub fn is_archive(name: &str) -> bool {
-    let stem = name.strip_suffix(".md").unwrap_or(name);
-    stem.ends_with(".report")
-        || stem.ends_with(".cancelled")
-        || stem
-            .rsplit_once(".a")
-            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The files under a folder (symlinks not followed, ignored names skipped), at most `limit`.

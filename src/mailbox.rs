@@ -123,6 +123,17 @@ impl NotMail {
     }
 }
 
+/// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
+/// `<stem>.report.md`, `<stem>.a1.cancelled.md`), not an order's current file.
+pub fn is_archive(name: &str) -> bool {
+    let stem = name.strip_suffix(".md").unwrap_or(name);
+    stem.ends_with(".report")
+        || stem.ends_with(".cancelled")
+        || stem
+            .rsplit_once(".a")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Checks that a name is one plain path component we may pass to an `*at` call.
 pub fn check_name(name: &OsStr) -> io::Result<()> {
     let b = name.as_bytes();

@@ -6,8 +6,7 @@ use std::io;
 
 use cap_std::fs::Dir;
 
-use crate::daemon::is_archive;
-use crate::mailbox::{EntryKind, Folder, Mailbox};
+use crate::mailbox::{is_archive, EntryKind, Folder, Mailbox};
 use crate::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick};
 use crate::parse::{self, Context, MAX_BYTES};
 

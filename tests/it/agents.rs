@@ -10,11 +10,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/chip-agent.s
 
 fn studio_with(command: &str, extra: &str) -> Studio {
     let s = Studio::new();
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{command:?}]\n{extra}\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(command, extra);
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     s
 }
@@ -25,21 +21,13 @@ fn script(s: &Studio, name: &str, body: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn events(s: &Studio, id: &str) -> Vec<String> {
-    s.journal()
-        .iter()
-        .filter(|r| r["order"] == id)
-        .map(|r| r["event"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn the_example_agent_does_its_order_confined_and_its_report_is_accepted() {
     let s = studio_with(EXAMPLE, "");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-ex", ""));
     wait_for("order.done", || {
-        events(&s, "0001").contains(&"order.done".to_string())
+        s.events("0001").contains(&"order.done".to_string())
     });
     d.stop();
     assert!(s
@@ -82,11 +70,7 @@ try read-repos 'cat other/file.txt'
 try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
 "#;
     let path = script(&s, "probe.sh", probe);
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{path:?}]\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(&path, "");
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-probe", ""));
@@ -125,16 +109,12 @@ try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
 fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
     let s = Studio::new();
     let path = script(&s, "hang.sh", "sleep 300 &\necho \"child $!\"\nsleep 300\n");
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{path:?}]\ntimeout = \"1s\"\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(&path, "timeout = \"1s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-hang", ""));
     wait_for("the kill", || s.log_count("order.ran") >= 1);
     wait_for("a retry", || {
-        events(&s, "0001").contains(&"recovery.retry".to_string())
+        s.events("0001").contains(&"recovery.retry".to_string())
     });
     d.stop();
     let ran = s
@@ -175,15 +155,11 @@ fn no_report_means_a_failed_report_with_the_exit_status_and_last_lines() {
         "crash.sh",
         "echo 'compiling widget'\necho 'error: widget.rs:3 expected ;' >&2\nexit 7\n",
     );
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{path:?}]\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(&path, "");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-crash", ""));
     wait_for("a failure answered", || {
-        events(&s, "0001").contains(&"recovery.retry".to_string())
+        s.events("0001").contains(&"recovery.retry".to_string())
     });
     d.stop();
     let reports: String = s
@@ -205,11 +181,7 @@ fn a_report_on_standard_output_is_taken() {
     let s = Studio::new();
     let body = "cat > /dev/null\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: halted\\n---\\n**Outcome:** Nothing to do.\\n\\n**Acceptance:**\\n- [ ] `cargo test` passes\\n\\n**Touched:**\\n- none\\n\\n**Note:** the widget is gone\\n' \"$WALT_ORDER_ID\"\n";
     let path = script(&s, "stdout.sh", body);
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{path:?}]\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(&path, "");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-out", ""));
     wait_for("escalation of the halt", || {
@@ -230,7 +202,7 @@ fn changes_outside_an_active_orders_files_are_scope_creep_even_unreported() {
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
     assert_eq!(s.walt(&["claim", "chip"]).status.code(), Some(0));
     wait_for("claim seen", || {
-        events(&s, "0001").contains(&"order.claimed".to_string())
+        s.events("0001").contains(&"order.claimed".to_string())
     });
     // chip edits its file, and one it was not given; its report lists only the first.
     s.write("repos/app/src/widget.rs", "fn widget() { shine() }\n");
@@ -249,7 +221,7 @@ fn changes_outside_an_active_orders_files_are_scope_creep_even_unreported() {
         Some(0)
     );
     wait_for("review", || {
-        events(&s, "0001").contains(&"review.rejected".to_string())
+        s.events("0001").contains(&"review.rejected".to_string())
     });
     d.stop();
     let creep = s
@@ -323,11 +295,7 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     let s = Studio::new();
     let body = "echo \"start $$\"\nsleep 2\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names m-restart\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n";
     let path = script(&s, "slow.sh", body);
-    let cfg = s.read("config/walt.toml").replace(
-        "# command = [\"../contrib/chip-agent.sh\"]",
-        &format!("command = [{path:?}]\n#"),
-    );
-    s.write("config/walt.toml", &cfg);
+    s.chip_command(&path, "");
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-restart", ""));
@@ -348,10 +316,10 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     });
     let d = Daemon::start(&s);
     wait_for("done after the restart", || {
-        events(&s, "0001").contains(&"order.done".to_string())
+        s.events("0001").contains(&"order.done".to_string())
     });
     d.stop();
-    assert!(events(&s, "0001").contains(&"order.reconciled".to_string()));
+    assert!(s.events("0001").contains(&"order.reconciled".to_string()));
     let runs = s
         .read("inbox/chip/active/0001.log")
         .matches("start ")

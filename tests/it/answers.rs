@@ -232,14 +232,6 @@ fn send(s: &Studio, id: &str, status: &str, text: &str) -> std::process::Output 
     s.walt(&["report", id, "--status", status, f.to_str().unwrap()])
 }
 
-fn events(s: &Studio, id: &str) -> Vec<String> {
-    s.journal()
-        .iter()
-        .filter(|r| r["order"] == id)
-        .map(|r| r["event"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn claim_report_skeleton_and_a_done_report_close_the_order() {
     let s = studio("attempts = 2\nfallback = []");
@@ -260,7 +252,7 @@ fn claim_report_skeleton_and_a_done_report_close_the_order() {
         "nothing left to claim"
     );
     wait_for("the claim to be journaled", || {
-        events(&s, &id).contains(&"order.claimed".to_string())
+        s.events(&id).contains(&"order.claimed".to_string())
     });
     // The skeleton carries the order's Acceptance bullets, unticked, for the agent to edit.
     let sk = s
@@ -301,7 +293,7 @@ fn claim_report_skeleton_and_a_done_report_close_the_order() {
     ]);
     assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
     wait_for("order.done", || {
-        events(&s, &id).contains(&"order.done".to_string())
+        s.events(&id).contains(&"order.done".to_string())
     });
     d.stop();
     assert_eq!(
@@ -316,7 +308,7 @@ fn claim_report_skeleton_and_a_done_report_close_the_order() {
         vec![format!("{id}-the-widget-is-polished.md")]
     );
     assert!(s.ls("inbox/walt/new").is_empty() && s.ls("inbox/walt/active").is_empty());
-    let ev = events(&s, &id);
+    let ev = s.events(&id);
     for e in [
         "delivery.accepted",
         "route.decided",
@@ -339,7 +331,7 @@ fn a_rejected_report_is_retried_with_the_rejection_quoted_then_escalated_with_th
     let partial = report("done", &ALL[..2], &[], "none", "");
     assert_eq!(send(&s, &id, "done", &partial).status.code(), Some(0));
     wait_for("a retry", || {
-        events(&s, &id).contains(&"recovery.retry".to_string())
+        s.events(&id).contains(&"recovery.retry".to_string())
     });
     let retry = s
         .journal()
@@ -361,7 +353,7 @@ fn a_rejected_report_is_retried_with_the_rejection_quoted_then_escalated_with_th
             && r["reason"].as_str().unwrap().contains("is missing")));
     assert_eq!(send(&s, &id, "done", &partial).status.code(), Some(0));
     wait_for("an escalation", || {
-        events(&s, &id).contains(&"recovery.escalate".to_string())
+        s.events(&id).contains(&"recovery.escalate".to_string())
     });
     d.stop();
     let esc = s.read(&format!("inbox/human/new/{id}-the-widget-is-polished.md"));
@@ -450,14 +442,14 @@ fn halted_escalates_with_its_note_and_rerouted_goes_where_branching_allows() {
     );
     assert_eq!(send(&s, &c_id, "rerouted", &wrong).status.code(), Some(0));
     wait_for("rejection", || {
-        events(&s, &c_id).contains(&"review.rejected".to_string())
+        s.events(&c_id).contains(&"review.rejected".to_string())
     });
     d.stop();
     assert!(
         s.ls("inbox/docs/new").is_empty(),
         "a reroute the Branching does not name is refused"
     );
-    assert!(events(&s, &c_id).contains(&"recovery.retry".to_string()));
+    assert!(s.events(&c_id).contains(&"recovery.retry".to_string()));
 }
 
 #[test]
@@ -504,12 +496,12 @@ fn blocked_parks_until_the_blocker_is_done_or_a_person_unblocks() {
         Some(0)
     );
     wait_for("the second unparked", || {
-        events(&s, &second).contains(&"order.unparked".to_string())
+        s.events(&second).contains(&"order.unparked".to_string())
     });
     let o = s.walt(&["unblock", &third]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     wait_for("the third unparked", || {
-        events(&s, &third).contains(&"order.unparked".to_string())
+        s.events(&third).contains(&"order.unparked".to_string())
     });
     d.stop();
     assert_eq!(s.ls("inbox/chip/new").len(), 2);
@@ -530,9 +522,7 @@ fn reports_for_unknown_or_finished_orders_and_misplaced_reports_are_held() {
             .code(),
         Some(0)
     );
-    wait_for("done", || {
-        events(&s, &id).contains(&"order.done".to_string())
-    });
+    wait_for("done", || s.events(&id).contains(&"order.done".to_string()));
     assert_eq!(
         send(&s, &id, "done", &report("done", &ALL, &[], "none", ""))
             .status
@@ -598,7 +588,7 @@ fn scope_creep_is_signalled_and_rejected() {
         .as_str()
         .unwrap()
         .contains("repos/billing/src/charge.rs"));
-    assert!(events(&s, &id).contains(&"review.rejected".to_string()));
+    assert!(s.events(&id).contains(&"review.rejected".to_string()));
 }
 
 #[test]
@@ -621,7 +611,7 @@ fn a_persons_retry_and_cancel_are_journaled_and_traced() {
     let o = s.walt(&["cancel", &id]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     wait_for("cancelled", || {
-        events(&s, &id).contains(&"order.cancelled".to_string())
+        s.events(&id).contains(&"order.cancelled".to_string())
     });
     d.stop();
     assert_eq!(
@@ -643,17 +633,13 @@ fn a_persons_retry_and_cancel_are_journaled_and_traced() {
 #[test]
 fn a_claimed_order_left_untouched_past_its_lease_is_retried() {
     let s = studio("attempts = 2\nfallback = []");
-    s.write(
-        "config/walt.toml",
-        &s.read("config/walt.toml")
-            .replace("lease = \"30m\"", "lease = \"1s\""),
-    );
+    s.edit_config("lease = \"30m\"", "lease = \"1s\"");
     let d = Daemon::start(&s);
     let id = submit(&s, ORDER);
     assert_eq!(s.walt(&["claim", "chip"]).status.code(), Some(0));
     wait_for("the lease to run out", || s.log_count("order.stalled") == 1);
     wait_for("a retry", || {
-        events(&s, &id).contains(&"recovery.retry".to_string())
+        s.events(&id).contains(&"recovery.retry".to_string())
     });
     d.stop();
     assert!(s

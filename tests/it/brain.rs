@@ -8,20 +8,19 @@ use crate::common::*;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/brain.sh");
 
-fn studio_with_brain(command: &str, extra: &str) -> Studio {
+/// Makes the studio's brain the given command, with a short timeout.
+fn use_brain(s: &Studio, command: &str) {
+    s.edit_config("brain = \"rules\"", "brain = \"command\"");
+    s.edit_config(
+        "brain_command = []",
+        &format!("brain_command = [{command:?}]"),
+    );
+    s.edit_config("brain_timeout = \"60s\"", "brain_timeout = \"2s\"");
+}
+
+fn studio_with_brain(command: &str) -> Studio {
     let s = Studio::new();
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("brain = \"rules\"", "brain = \"command\"")
-        .replace(
-            "brain_command = []",
-            &format!("brain_command = [{command:?}]"),
-        )
-        .replace(
-            "brain_timeout = \"60s\"",
-            &format!("brain_timeout = \"2s\"\n{extra}"),
-        );
-    s.write("config/walt.toml", &cfg);
+    use_brain(&s, command);
     s
 }
 
@@ -40,7 +39,7 @@ fn answered(s: &Studio) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_good_brain_routes_and_its_tokens_are_logged() {
-    let s = studio_with_brain(EXAMPLE, "");
+    let s = studio_with_brain(EXAMPLE);
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-brain", ""));
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
@@ -68,10 +67,7 @@ fn a_good_brain_routes_and_its_tokens_are_logged() {
 fn a_brain_that_answers_with_sql_is_refused_and_the_order_is_still_routed() {
     let s = Studio::new();
     let sql = brain(&s, "sql.sh", "cat >/dev/null\nprintf -- '---\\nto: chip\\nreason: quicker to do it myself\\n---\\n**Objective:** The index exists.\\n\\n**Acceptance:**\\n- CREATE INDEX idx ON pipeline_items (used_force_route);\\n- SELECT id FROM pipeline_items WHERE used_force_route = TRUE;\\n- it runs\\n\\n**Files:**\\n- repos/app/src/widget.rs\\n\\n**Branching:**\\n- halt-with-note if gone\\n'\n");
-    let s2 = studio_with_brain(&sql, "");
-    let _ = s;
-    let s = s2;
-    std::fs::create_dir_all(s.path("brains")).unwrap();
+    use_brain(&s, &sql);
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-sql", ""));
     wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
@@ -100,11 +96,7 @@ fn a_brain_that_answers_with_sql_is_refused_and_the_order_is_still_routed() {
 fn a_brain_that_overrides_without_a_reason_is_refused() {
     let s = Studio::new();
     let over = brain(&s, "over.sh", "cat >/dev/null\nprintf -- '---\\nto: rex\\nreason: rex is idle\\n---\\n**Objective:** The widget is polished.\\n\\n**Acceptance:**\\n- a passes\\n- b passes\\n- c passes\\n\\n**Files:**\\n- repos/app/src/widget.rs\\n\\n**Branching:**\\n- halt-with-note if gone\\n'\n");
-    let s = {
-        let t = studio_with_brain(&over, "");
-        std::fs::create_dir_all(t.path("brains")).unwrap();
-        t
-    };
+    use_brain(&s, &over);
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-over", ""));
     wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
@@ -117,15 +109,8 @@ fn a_brain_that_overrides_without_a_reason_is_refused() {
 fn a_brain_that_hangs_is_killed_at_its_timeout() {
     let s = Studio::new();
     let hang = brain(&s, "hang.sh", "sleep 60\n");
-    let s = {
-        let t = studio_with_brain(&hang, "");
-        std::fs::create_dir_all(t.path("brains")).unwrap();
-        t
-    };
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("brain_timeout = \"2s\"", "brain_timeout = \"500ms\"");
-    s.write("config/walt.toml", &cfg);
+    use_brain(&s, &hang);
+    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"500ms\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-hang", ""));
     wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
@@ -160,14 +145,8 @@ exec {EXAMPLE}
 "#
     );
     let path = brain(&s, "probe.sh", &probe);
-    let s = {
-        let cfg = s
-            .read("config/walt.toml")
-            .replace("brain = \"rules\"", "brain = \"command\"")
-            .replace("brain_command = []", &format!("brain_command = [{path:?}]"));
-        s.write("config/walt.toml", &cfg);
-        s
-    };
+    use_brain(&s, &path);
+    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"60s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-probe", ""));
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
@@ -209,12 +188,8 @@ exec {EXAMPLE}
 
 #[test]
 fn forty_requests_under_a_small_ceiling_keep_every_prompt_under_it() {
-    let s = studio_with_brain(EXAMPLE, "");
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("rotate_at = 6000", "rotate_at = 600")
-        .replace("ceiling = 7000", "ceiling = 700");
-    s.write("config/walt.toml", &cfg);
+    let s = studio_with_brain(EXAMPLE);
+    s.small_meter(600, 700);
     let d = Daemon::start(&s);
     for i in 0..40 {
         s.deliver(

@@ -251,3 +251,35 @@ pub fn marker_of(text: &str) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+impl Studio {
+    /// Replaces `from` with `to` in the studio's config (the sample `walt init` writes).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let cfg = self.read("config/walt.toml");
+        assert!(cfg.contains(from), "the config has no {from:?}");
+        self.write("config/walt.toml", &cfg.replacen(from, to, 1));
+    }
+
+    /// A small meter, so tests reach rotation, handoff and backpressure with few orders.
+    pub fn small_meter(&self, rotate_at: u32, ceiling: u32) {
+        self.edit_config("rotate_at = 6000", &format!("rotate_at = {rotate_at}"));
+        self.edit_config("ceiling = 7000", &format!("ceiling = {ceiling}"));
+    }
+
+    /// Makes chip a command agent running `program`, with more agent keys in `extra`.
+    pub fn chip_command(&self, program: &str, extra: &str) {
+        self.edit_config(
+            "# command = [\"../contrib/chip-agent.sh\"]",
+            &format!("command = [{program:?}]\n{extra}\n#"),
+        );
+    }
+
+    /// The journal's events for one order, oldest first.
+    pub fn events(&self, id: &str) -> Vec<String> {
+        self.journal()
+            .iter()
+            .filter(|r| r["order"] == id)
+            .map(|r| r["event"].as_str().unwrap().to_string())
+            .collect()
+    }
+}

@@ -228,11 +228,7 @@ fn bands_follow_the_seeds_table() {
 #[test]
 fn forty_requests_under_a_small_ceiling_end_to_end() {
     let s = Studio::new();
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("rotate_at = 6000", "rotate_at = 350")
-        .replace("ceiling = 7000", "ceiling = 400");
-    s.write("config/walt.toml", &cfg);
+    s.small_meter(350, 400);
     let d = Daemon::start(&s);
     for i in 0..40 {
         s.deliver(
@@ -288,11 +284,7 @@ fn forty_requests_under_a_small_ceiling_end_to_end() {
 #[test]
 fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
     let s = Studio::new();
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("rotate_at = 6000", "rotate_at = 350")
-        .replace("ceiling = 7000", "ceiling = 400");
-    s.write("config/walt.toml", &cfg);
+    s.small_meter(350, 400);
     let d = Daemon::start(&s);
     for i in 0..30 {
         s.deliver(
@@ -335,11 +327,7 @@ fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
 #[test]
 fn a_handoff_brief_left_by_a_crash_is_not_overwritten_or_tripped_over() {
     let s = Studio::new();
-    let cfg = s
-        .read("config/walt.toml")
-        .replace("rotate_at = 6000", "rotate_at = 350")
-        .replace("ceiling = 7000", "ceiling = 400");
-    s.write("config/walt.toml", &cfg);
+    s.small_meter(350, 400);
     s.write(
         "inbox/walt/handoff/gen-0002.md",
         "# from before the crash\n",
