@@ -69,6 +69,12 @@ pub enum DaemonError {
     Fatal(#[from] Fatal),
 }
 
+/// A studio file's bytes as text, without a copy when they are UTF-8 (the parser reports the
+/// bytes that are not; here they only must not stop the daemon).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Reads and validates `config/walt.toml` through the root handle.
 pub fn load_config(root: &Dir) -> Result<Config, DaemonError> {
     let text = match root.read(CONFIG) {
@@ -106,7 +112,9 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         Err(e) => return Err(studio_io("state/")(e)),
     }
     let state = root.open_dir("state").map_err(studio_io("state/"))?;
+    let began = Instant::now();
     let (keeper, ledger, replayed) = Keeper::open(state, opts.echo)?;
+    let replay_ms = began.elapsed().as_millis() as u64;
     let inbox = desk::open_inbox(&root).map_err(studio_io("inbox/"))?;
     // From here on the daemon holds `state/` (keeper) and `inbox/` (desk); not the root.
     drop(root);
@@ -204,8 +212,12 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
             replayed.torn_bytes
         )));
     }
+    let t = Instant::now();
     shell.reconcile()?;
+    let reconcile_ms = t.elapsed().as_millis() as u64;
+    let t = Instant::now();
     shell.resume()?;
+    let resume_ms = t.elapsed().as_millis() as u64;
     shell.log(
         Record::new("daemon.started")
             .reason(format!(
@@ -214,7 +226,11 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
                 shell.keeper.journal_records(),
                 OrderId(shell.next_id)
             ))
-            .with("pid", std::process::id()),
+            .with("pid", std::process::id())
+            .with("replay_ms", replay_ms)
+            .with("reconcile_ms", reconcile_ms)
+            .with("resume_ms", resume_ms)
+            .with("startup_ms", began.elapsed().as_millis() as u64),
     );
     let result = serve(&mut shell, &rx, &opts);
     signal_handle.close();
@@ -418,57 +434,62 @@ impl Shell {
             }
         }
         self.commit(records)?;
-        let open: Vec<crate::ledger::Entry> = self
-            .ledger
-            .open()
-            .filter(|e| e.kind == Kind::Order)
-            .cloned()
-            .collect();
-        for e in open {
-            let Ok(agent) = AgentName::new(&e.agent) else {
-                continue;
-            };
+        // Each order's file is read and parsed on its own, so the files are shared out over
+        // the cores; Walt then takes them up in one event.
+        let mb = self.desk.mailbox();
+        let read = |e: &&crate::ledger::Entry| -> Option<Result<crate::coord::Resume, String>> {
+            let agent = AgentName::new(&e.agent).ok()?;
             let folder = match e.folder() {
                 "active" => Folder::Active,
                 "done" => Folder::Done,
                 _ => Folder::New,
             };
             // A manual agent may claim it while the daemon starts: look where it moves next.
-            let mb = self.desk.mailbox();
             let mut state = e.state.clone();
             let mut found = mb.read_file(&agent, folder, OsStr::new(&e.name), MAX_BYTES + 1);
             if folder == Folder::New && !matches!(found, Ok(Ok(_))) {
                 found = mb.read_file(&agent, Folder::Active, OsStr::new(&e.name), MAX_BYTES + 1);
                 state = "active".into();
             }
-            let text = match found {
-                Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
-                _ => {
-                    self.report_error(format!(
-                        "cannot read order {} at {}; it stays as the folders have it",
-                        e.id,
-                        folder.display(&agent, &e.name)
-                    ));
-                    continue;
-                }
+            let Ok(Ok(bytes)) = found else {
+                return Some(Err(format!(
+                    "cannot read order {} at {}; it stays as the folders have it",
+                    e.id,
+                    folder.display(&agent, &e.name)
+                )));
             };
-            self.walt
-                .handle(Event::Resume(Box::new(crate::coord::Resume {
-                    id: e.id,
-                    agent,
-                    state,
-                    attempt: e.attempt,
-                    agent_attempt: e.agent_attempt,
-                    hops: e.hops,
-                    name: e.name.clone(),
-                    request_name: e
-                        .request_name
-                        .clone()
-                        .filter(|_| e.request.as_deref() == Some("active")),
-                    text,
-                    blocker: e.blocker.clone(),
-                })));
+            let order = crate::parse::parse_order(&bytes, crate::parse::Context::default()).value;
+            Some(Ok(crate::coord::Resume {
+                id: e.id,
+                agent,
+                state,
+                attempt: e.attempt,
+                agent_attempt: e.agent_attempt,
+                hops: e.hops,
+                name: e.name.clone(),
+                request_name: e
+                    .request_name
+                    .clone()
+                    .filter(|_| e.request.as_deref() == Some("active")),
+                order,
+                blocker: e.blocker.clone(),
+            }))
+        };
+        let open: Vec<&crate::ledger::Entry> = self
+            .ledger
+            .open()
+            .filter(|e| e.kind == Kind::Order)
+            .collect();
+        let results = crate::par::map(&open, read);
+        drop(open);
+        let mut resumed = Vec::with_capacity(results.len());
+        for r in results.into_iter().flatten() {
+            match r {
+                Ok(r) => resumed.push(r),
+                Err(e) => self.report_error(e),
+            }
         }
+        self.walt.handle(Event::Resume(resumed));
         // Resumed from a long run, Walt's context may start above rotate_at: hand off to a
         // fresh generation at once rather than carry it past the ceiling.
         let effects = self.walt.settle();
@@ -582,7 +603,7 @@ impl Shell {
                                 .read_file(agent, *folder, OsStr::new(name), MAX_BYTES + 1)
                                 .ok()
                                 .and_then(Result::ok)
-                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                                .map(text)
                                 .unwrap_or_default();
                             if crate::parse::looks_like_report(&text) {
                                 "report"
@@ -881,7 +902,7 @@ impl Shell {
                     OsStr::new(&name),
                     MAX_BYTES + 1,
                 ) {
-                    Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Ok(Ok(bytes)) => text(bytes),
                     // Moved away meanwhile; the next turn sees where.
                     Ok(Err(_)) | Err(_) => continue,
                 };
@@ -1232,7 +1253,7 @@ impl Shell {
             let a = self.cfg.agent(agent.as_str()).expect("filtered").clone();
             let mb = self.desk.mailbox();
             let text = match mb.read_file(&agent, Folder::New, OsStr::new(&name), MAX_BYTES + 1) {
-                Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(Ok(b)) => text(b),
                 _ => continue,
             };
             if let Err(e) = mb.rename(

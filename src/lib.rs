@@ -43,6 +43,7 @@ pub mod logview;
 pub mod mailbox;
 pub mod manual;
 pub mod order;
+pub mod par;
 pub mod parse;
 pub mod record;
 pub mod runner;

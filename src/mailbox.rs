@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -534,10 +534,28 @@ impl Mailbox {
 
     /// Reads at most `limit` bytes of an open mail file.
     pub fn read(mail: &Mail, limit: usize) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        let dup = mail.fd.try_clone()?;
-        let mut file = std::fs::File::from(dup);
-        (&mut file).take(limit as u64).read_to_end(&mut buf)?;
+        // Straight from the descriptor, into a buffer sized from the stat taken at open plus
+        // one byte: a regular file's read comes back short only at its end, so a file that has
+        // not grown is one read(2). Syscalls are the cost here: start-up reads every order in
+        // flight.
+        let mut buf = Vec::with_capacity((mail.size as usize).saturating_add(1).min(limit));
+        while buf.len() < limit {
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.len().max(4096).min(limit - buf.len()));
+            }
+            let want = (buf.capacity() - buf.len()).min(limit - buf.len());
+            let start = buf.len();
+            let n = match rustix::io::read(&mail.fd, &mut buf.spare_capacity_mut()[..want]) {
+                Ok((filled, _)) => filled.len(),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // SAFETY: `read` initialized the first `n` bytes of the spare capacity.
+            unsafe { buf.set_len(start + n) };
+            if n < want {
+                break;
+            }
+        }
         Ok(buf)
     }
 

@@ -46,18 +46,27 @@ impl fmt::Display for OrderId {
 
 impl<'de> serde::Deserialize<'de> for OrderId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(OrderId(n)),
-            Raw::S(s) => {
-                OrderId::parse(&s).ok_or_else(|| serde::de::Error::custom("not an order id"))
+        // A visitor rather than an untagged enum: the enum buffers every value before trying
+        // each form, and a million journal records each carry an id.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = OrderId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an order id (\"0042\" or 42)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<OrderId, E> {
+                Ok(OrderId(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<OrderId, E> {
+                u64::try_from(n)
+                    .map(OrderId)
+                    .map_err(|_| E::custom("not an order id"))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OrderId, E> {
+                OrderId::parse(s).ok_or_else(|| E::custom("not an order id"))
             }
         }
+        d.deserialize_any(V)
     }
 }
 

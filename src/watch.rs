@@ -58,24 +58,68 @@ pub struct Watch {
     _watcher: notify::RecommendedWatcher,
 }
 
+/// What wakes the loop for an inbox folder: a file arriving, changing, closing after a write,
+/// being touched (a lease), moving or going. Not opens or reads: with notify's fixed mask
+/// (which includes `IN_OPEN`) every file the daemon read woke the daemon again, and at
+/// start-up 100,000 resumed orders meant 100,000 wasted events.
+fn inbox_mask() -> inotify::WatchMask {
+    use inotify::WatchMask as M;
+    M::CREATE
+        | M::MOVED_TO
+        | M::MOVED_FROM
+        | M::CLOSE_WRITE
+        | M::MODIFY
+        | M::ATTRIB
+        | M::DELETE
+        | M::DELETE_SELF
+        | M::MOVE_SELF
+        | M::DONT_FOLLOW
+        | M::ONLYDIR
+}
+
+/// The inbox watch's reader thread; it ends when the loop's channel is gone.
+pub struct InboxWatch {
+    _reader: std::thread::JoinHandle<()>,
+}
+
 /// Watches each folder in `paths`, non-recursively and without following symlinks; returns
 /// the folders that could not be watched (they are still read by the periodic rescan).
 ///
-/// The handler never blocks: the channel is bounded, and when it is full a wake is already
-/// queued and the loop will rescan everything anyway, so the extra wake is dropped. Blocking
-/// here would let the kernel's inotify queue overflow.
-pub fn install(paths: &[PathBuf], tx: SyncSender<Wake>) -> notify::Result<(Watch, Vec<String>)> {
-    let handler = move |_event: notify::Result<notify::Event>| match tx.try_send(Wake::Fs) {
-        Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-    };
-    let config = notify::Config::default().with_follow_symlinks(false);
-    let mut watcher = notify::RecommendedWatcher::new(handler, config)?;
+/// The reader never blocks on the loop: the channel is bounded, and when it is full a wake is
+/// already queued and the loop will rescan everything anyway, so the extra wake is dropped.
+/// Blocking here would let the kernel's inotify queue overflow; an overflow (`IN_Q_OVERFLOW`)
+/// is one more event, and wakes the loop like any other.
+pub fn install(
+    paths: &[PathBuf],
+    tx: SyncSender<Wake>,
+) -> std::io::Result<(InboxWatch, Vec<String>)> {
+    let mut inotify = inotify::Inotify::init()?;
     // One folder that cannot be watched must not cost the others their events.
     let mut failed = Vec::new();
     for p in paths {
-        if let Err(e) = watcher.watch(p, RecursiveMode::NonRecursive) {
+        if let Err(e) = inotify.watches().add(p, inbox_mask()) {
             failed.push(format!("{}: {e}", p.display()));
         }
     }
-    Ok((Watch { _watcher: watcher }, failed))
+    let reader = std::thread::Builder::new()
+        .name("walt-inbox-watch".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let more = match inotify.read_events_blocking(&mut buf) {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // The watch is gone; the periodic rescan still reads every folder.
+                    Err(_) => false,
+                };
+                match tx.try_send(Wake::Fs) {
+                    Ok(()) | Err(TrySendError::Full(_)) => {}
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+                if !more {
+                    return;
+                }
+            }
+        })?;
+    Ok((InboxWatch { _reader: reader }, failed))
 }

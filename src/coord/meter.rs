@@ -14,6 +14,10 @@ use crate::order::OrderId;
 /// every token covers at least one byte): the meter relies on it as a cheap upper bound.
 pub trait Counter {
     fn count(&self, text: &str) -> u32;
+    /// Counts many texts; an implementation may share the work out.
+    fn count_all(&self, texts: &[&str]) -> Vec<u32> {
+        texts.iter().map(|t| self.count(t)).collect()
+    }
 }
 
 /// The seed's table of bands, by hot tokens.
@@ -100,17 +104,37 @@ impl Meter {
 
     /// Sets an order's line (adding it, or replacing its text when its state changed).
     pub fn set_line(&mut self, id: OrderId, text: String, counter: &dyn Counter) {
-        if let Some(old) = self.lines.get(&id) {
-            if old.text == text {
-                return;
-            }
+        if self.replaces_line(id, &text) {
+            let tokens = counter.count(&text);
+            self.put_line(id, text, tokens);
+        }
+    }
+
+    /// `set_line` for many orders, counted in one batch.
+    pub fn set_lines(&mut self, lines: Vec<(OrderId, String)>, counter: &dyn Counter) {
+        let lines: Vec<(OrderId, String)> = lines
+            .into_iter()
+            .filter(|(id, text)| self.replaces_line(*id, text))
+            .collect();
+        let texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+        let counts = counter.count_all(&texts);
+        for ((id, text), tokens) in lines.into_iter().zip(counts) {
+            self.put_line(id, text, tokens);
+        }
+    }
+
+    /// Whether `text` is to become the order's line: it differs from the line it has (which is
+    /// then dropped), and the order is not already listed compactly by the handoff brief (the
+    /// full line would count it twice).
+    fn replaces_line(&mut self, id: OrderId, text: &str) -> bool {
+        if self.lines.get(&id).is_some_and(|old| old.text == text) {
+            return false;
         }
         self.remove_line(id);
-        if self.handed.contains_key(&id) {
-            // Already listed compactly by the handoff brief; the full line would count it twice.
-            return;
-        }
-        let tokens = counter.count(&text);
+        !self.handed.contains_key(&id)
+    }
+
+    fn put_line(&mut self, id: OrderId, text: String, tokens: u32) {
         self.hot += tokens;
         self.lines.insert(
             id,

@@ -39,9 +39,9 @@ pub enum Event {
         name: String,
         text: String,
     },
-    /// At start: an order already in flight (from the ledger, corrected by the folders), with
-    /// the text of its current attempt's file.
-    Resume(Box<Resume>),
+    /// At start: the orders already in flight (from the ledger, corrected by the folders),
+    /// each with its current attempt's file as parsed.
+    Resume(Vec<Resume>),
     /// The shell saw an order reach a new state (claimed, moved by hand, gone).
     Moved {
         id: OrderId,
@@ -73,7 +73,8 @@ pub struct Resume {
     pub hops: u32,
     pub name: String,
     pub request_name: Option<String>,
-    pub text: String,
+    /// The order as its file says (the shell reads and parses the files, many at once).
+    pub order: WorkOrder,
     pub blocker: Option<String>,
 }
 
@@ -356,8 +357,8 @@ impl Walt {
                 text,
                 changed,
             } => self.report(id, name, text, changed),
-            Event::Resume(r) => {
-                self.resume(*r);
+            Event::Resume(orders) => {
+                self.resume(orders);
                 Vec::new()
             }
             Event::Moved { id, agent, state } => self.moved(id, agent, state),
@@ -370,18 +371,19 @@ impl Walt {
         }
     }
 
-    fn resume(&mut self, r: Resume) {
-        let order = parse::parse_order(r.text.as_bytes(), Context::default()).value;
-        let mut tried = vec![r.agent.clone()];
-        if r.agent.is_reserved() {
-            tried.clear();
-        }
-        self.fly(
-            r.id,
-            Flight {
+    /// Takes up the orders in flight at start-up; their lines are counted together (a
+    /// hundred thousand lines are worth the counter's batch).
+    fn resume(&mut self, orders: Vec<Resume>) {
+        let mut lines = Vec::with_capacity(orders.len());
+        for r in orders {
+            let mut tried = vec![r.agent.clone()];
+            if r.agent.is_reserved() {
+                tried.clear();
+            }
+            let flight = Flight {
                 agent: r.agent,
                 state: r.state,
-                order,
+                order: r.order,
                 attempt: r.attempt.max(1),
                 agent_attempt: r.agent_attempt.max(1),
                 hops: r.hops,
@@ -390,8 +392,19 @@ impl Walt {
                 request_name: r.request_name,
                 history: Vec::new(),
                 blocker: r.blocker,
-            },
-        );
+            };
+            lines.push((
+                r.id,
+                Meter::line_text(
+                    r.id,
+                    flight.agent.as_str(),
+                    &flight.state,
+                    &flight.order.objective,
+                ),
+            ));
+            self.flights.insert(r.id, flight);
+        }
+        self.meter.set_lines(lines, self.counter.as_ref());
     }
 
     /// Puts an order in flight (or updates it), keeping its line in the meter.

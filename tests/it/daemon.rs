@@ -79,10 +79,12 @@ fn submit_delivers_atomically_and_the_daemon_routes_it() {
         printed.trim_end().contains("/inbox/walt/new/submit-"),
         "{printed}"
     );
+    // The order is written first, then the request moves to active/: wait for both.
     wait_for("routing", || {
         s.ls("inbox/chip/new")
             .iter()
             .any(|n| n.starts_with("0001-"))
+            && !s.ls("inbox/walt/active").is_empty()
     });
     assert_eq!(
         s.ls("inbox/walt/active"),
