@@ -7,9 +7,11 @@
 //! by phase, and commit the journal. A turn runs on any filesystem event, on a timer, and when a
 //! hand-drop that was still settling is due.
 //!
-//! Errors come in two types. Per-order trouble (a bad file, a write that fails) is held or
-//! retried and logged, and never stops the daemon. A journal or folder that cannot be made
-//! durable is `Fatal`: the daemon stops rather than acknowledge what is not on disk.
+//! Errors come in three kinds. Per-order trouble (a bad file, a write that fails) is held or
+//! retried and logged, and never stops the daemon. A full disk (`Fatal::DiskFull`) pauses it:
+//! it waits for space, holding the lock, then starts over in process as a restart would. A
+//! journal or folder that cannot be made durable (`Fatal::NotDurable`, an fsync error) stops it
+//! rather than acknowledge what is not on disk.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
@@ -104,7 +106,102 @@ fn studio_io(what: &str) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
+///
+/// When the disk fills (a write refused with ENOSPC or EDQUOT), the daemon does not stop: it
+/// ends its command agents' runs, logs `daemon.paused`, holds the lock and waits until there is
+/// space, then starts over in this process exactly as a restart would (replay, reconcile,
+/// resume), which the crash tests show loses nothing and takes nothing twice.
 pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
+    let (tx, rx) = sync_channel::<Wake>(64);
+    let signals_tx = tx.clone();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| DaemonError::Studio(format!("cannot install signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            // A blocking send: the stop must not be dropped even if the channel is full.
+            let _ = signals_tx.send(Wake::Stop);
+        }
+    });
+    let mut pauses: u32 = 0;
+    let mut resumed = None;
+    let result = loop {
+        let began = Instant::now();
+        let studio = root.try_clone().map_err(studio_io("the studio"))?;
+        match run_once(studio, &opts, &tx, &rx, resumed.take()) {
+            Err(DaemonError::Fatal(Fatal::DiskFull(e))) => {
+                crate::runner::stop_all();
+                // A run that got somewhere resets the wait; one that filled the disk again at
+                // once waits longer each time.
+                pauses = if began.elapsed() > Duration::from_secs(60) {
+                    1
+                } else {
+                    pauses + 1
+                };
+                match wait_for_space(&root, &opts, &rx, &e, pauses)? {
+                    Some(free) => resumed = Some(free),
+                    None => break Ok(()),
+                }
+            }
+            other => break other,
+        }
+    };
+    signal_handle.close();
+    result
+}
+
+/// While the disk is full: holds the lock, says so, and looks for free space every half
+/// second (and at least `pauses` seconds, at most 30); `None` if stopped meanwhile, else the
+/// free space found, in bytes.
+fn wait_for_space(
+    root: &Dir,
+    opts: &Options,
+    rx: &Receiver<Wake>,
+    error: &std::io::Error,
+    pauses: u32,
+) -> Result<Option<u64>, DaemonError> {
+    const ENOUGH: u64 = 1 << 20;
+    let state = root.open_dir("state").map_err(studio_io("state/"))?;
+    let mut paused = crate::keeper::Paused::hold(state, opts.echo)?;
+    let status = format!("STATUS=paused: the disk is full ({error}); waiting for space");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Custom(&status)]);
+    let mut watchdog_usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let since = Instant::now();
+    let at_least = Duration::from_secs(u64::from(pauses.min(30)));
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(Wake::Stop) => {
+                paused.log(&Record::new("daemon.stopped").reason(
+                    "stopped by signal while paused for a full disk; every acknowledged order is on disk",
+                ));
+                return Ok(None);
+            }
+            Ok(Wake::Fs) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        }
+        if watchdog {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+        let free = paused.free_bytes().unwrap_or(0);
+        if free >= ENOUGH && since.elapsed() >= at_least {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Custom("STATUS=")]);
+            return Ok(Some(free));
+        }
+    }
+}
+
+/// One life of the daemon: from taking the lock to a stop, or to a full disk.
+fn run_once(
+    root: Dir,
+    opts: &Options,
+    tx: &std::sync::mpsc::SyncSender<Wake>,
+    rx: &Receiver<Wake>,
+    resumed: Option<u64>,
+) -> Result<(), DaemonError> {
     let cfg = load_config(&root)?;
     match root.create_dir("state") {
         Ok(()) => {}
@@ -127,7 +224,6 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
             .map_err(|e| DaemonError::Studio(format!("inbox/{a}: {e}")))?;
     }
 
-    let (tx, rx) = sync_channel::<Wake>(64);
     let mut watch_paths = Vec::new();
     for a in &inboxes {
         let base = opts.root_path.join("inbox").join(a.as_str());
@@ -137,19 +233,6 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
     }
     watch_paths.push(opts.root_path.join("state").join(crate::keeper::DECISIONS));
     let watch = watch::install(&watch_paths, tx.clone());
-    let signals_tx = tx.clone();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(|e| DaemonError::Studio(format!("cannot install signal handlers: {e}")))?;
-    let signal_handle = signals.handle();
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            // A blocking send: the stop must not be dropped even if the channel is full.
-            let _ = signals_tx.send(Wake::Stop);
-        }
-    });
 
     let generation = ledger
         .walt
@@ -221,7 +304,11 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
     shell.log(
         Record::new("daemon.started")
             .reason(format!(
-                "serving {} inboxes; journal has {} records; next order id {}",
+                "{}serving {} inboxes; journal has {} records; next order id {}",
+                resumed.map_or(String::new(), |free| format!(
+                    "resumed after a full disk ({} KiB free now); ",
+                    free / 1024
+                )),
                 shell.inboxes.len(),
                 shell.keeper.journal_records(),
                 OrderId(shell.next_id)
@@ -232,13 +319,21 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
             .with("resume_ms", resume_ms)
             .with("startup_ms", began.elapsed().as_millis() as u64),
     );
-    let result = serve(&mut shell, &rx, &opts);
-    signal_handle.close();
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let result = serve(&mut shell, rx, opts);
+    if !matches!(result, Err(DaemonError::Fatal(Fatal::DiskFull(_)))) {
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    }
     match &result {
         Ok(()) => shell.log(
             Record::new("daemon.stopped")
                 .reason("stopped by signal; every acknowledged order is on disk"),
+        ),
+        Err(DaemonError::Fatal(Fatal::DiskFull(e))) => shell.log(
+            Record::new("daemon.paused")
+                .level(Level::Error)
+                .reason(format!(
+                    "the disk is full ({e}): nothing more is taken, and command agents' runs are stopped, until there is space; every acknowledged order is on disk, and the daemon starts over by itself when space is back"
+                )),
         ),
         Err(e) => shell.log(
             Record::new("daemon.stopped")
@@ -369,7 +464,10 @@ impl Shell {
                 self.report_error(e);
             }
             for (agent, folder) in &batch.dirty {
-                self.desk.mailbox().sync(agent, *folder).map_err(Fatal)?;
+                self.desk
+                    .mailbox()
+                    .sync(agent, *folder)
+                    .map_err(Fatal::NotDurable)?;
             }
             recheck = batch.recheck_at;
             let taken = batch.records.len();
@@ -416,8 +514,11 @@ impl Shell {
                     self.desk
                         .mailbox()
                         .sync(&a, Folder::Active)
-                        .map_err(Fatal)?;
-                    self.desk.mailbox().sync(&a, Folder::New).map_err(Fatal)?;
+                        .map_err(Fatal::NotDurable)?;
+                    self.desk
+                        .mailbox()
+                        .sync(&a, Folder::New)
+                        .map_err(Fatal::NotDurable)?;
                     records.push(
                         Record::new("order.reconciled")
                             .level(Level::Warn)
@@ -701,7 +802,7 @@ impl Shell {
                 )),
             }
         }
-        self.desk.sync().map_err(Fatal)?;
+        self.desk.sync().map_err(Fatal::NotDurable)?;
         self.commit(records)?;
         Ok(())
     }
@@ -994,6 +1095,11 @@ impl Shell {
                     _ => Ok(()),
                 };
                 if let Err(err) = result {
+                    if crate::journal::is_disk_full(&err) {
+                        // Not this order's trouble: pause, and start over when there is space
+                        // (what was decided is journaled; the folders say the rest).
+                        return Err(Fatal::DiskFull(err).into());
+                    }
                     if let Some(id) = e.order() {
                         failed.insert(id);
                     }
@@ -1005,7 +1111,7 @@ impl Shell {
                     );
                 }
             }
-            self.desk.sync().map_err(Fatal)?;
+            self.desk.sync().map_err(Fatal::NotDurable)?;
         }
         let mut records = Vec::new();
         for e in effects {
@@ -1266,8 +1372,8 @@ impl Shell {
                 self.report_error(format!("cannot claim {id} for command agent {agent}: {e}"));
                 continue;
             }
-            mb.sync(&agent, Folder::New).map_err(Fatal)?;
-            mb.sync(&agent, Folder::Active).map_err(Fatal)?;
+            mb.sync(&agent, Folder::New).map_err(Fatal::NotDurable)?;
+            mb.sync(&agent, Folder::Active).map_err(Fatal::NotDurable)?;
             let log_name = format!("{id}.log");
             let log = match mb.append_log(&agent, Folder::Active, OsStr::new(&log_name)) {
                 Ok(f) => f,
@@ -1365,11 +1471,11 @@ impl Shell {
                     report.as_bytes(),
                     true,
                 )
-                .map_err(Fatal)?;
+                .map_err(Fatal::NotDurable)?;
             self.desk
                 .mailbox()
                 .sync(&walt, Folder::New)
-                .map_err(Fatal)?;
+                .map_err(Fatal::NotDurable)?;
             self.log(
                 Record::new("order.ran")
                     .level(if f.timed_out {

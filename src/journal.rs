@@ -2,9 +2,11 @@
 //! it records is acknowledged. Replay on start streams it (a million lines need not fit in
 //! memory at once); a torn last record is dropped, a corrupt one in the middle stops the daemon.
 //!
-//! A failed write or fsync is fatal (fail-stop, as PostgreSQL does on fsync failure): after an
-//! fsync error the kernel may have dropped the dirty pages, so retrying could report success
-//! for data that is gone. The caller stops instead.
+//! A failed fsync is fatal (fail-stop, as PostgreSQL does on fsync failure): after an fsync
+//! error the kernel may have dropped the dirty pages, so retrying could report success for data
+//! that is gone. The caller stops instead. A write refused for want of space (ENOSPC, EDQUOT)
+//! is different: the journal is cut back to its last whole record (truncating needs no space),
+//! nothing of the batch was acknowledged, and the daemon waits for space instead of stopping.
 
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
@@ -22,14 +24,41 @@ pub enum JournalError {
     Io(#[from] std::io::Error),
 }
 
-/// A journal write that did not become durable. The daemon stops on it.
+/// A durable step that did not happen.
 #[derive(Debug, thiserror::Error)]
-#[error("the journal could not be made durable ({0}); stopping so nothing is acknowledged that is not on disk (free space or fix the disk, then start again)")]
-pub struct Fatal(pub std::io::Error);
+pub enum Fatal {
+    /// A write or sync failed: what was written may not be on disk. The daemon stops on it.
+    #[error("the journal could not be made durable ({0}); stopping so nothing is acknowledged that is not on disk (fix the disk, then start again)")]
+    NotDurable(std::io::Error),
+    /// The disk (or the user's quota) is full: nothing of the write was kept. The daemon
+    /// pauses until there is space, then starts over from what the folders and journal say.
+    #[error("the disk is full ({0}); nothing more is taken until there is space")]
+    DiskFull(std::io::Error),
+}
+
+impl Fatal {
+    /// A failed write: `DiskFull` when it was refused for want of space.
+    pub fn write(e: std::io::Error) -> Fatal {
+        if is_disk_full(&e) {
+            Fatal::DiskFull(e)
+        } else {
+            Fatal::NotDurable(e)
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT];
+    e.raw_os_error()
+        .is_some_and(|n| full.iter().any(|f| f.raw_os_error() == n))
+}
 
 pub struct Journal {
     file: std::fs::File,
     records: u64,
+    /// The length of the journal's whole records: where a failed append is cut back to.
+    len: u64,
 }
 
 /// What replay found.
@@ -102,6 +131,7 @@ impl Journal {
             Journal {
                 file,
                 records: replayed.records,
+                len: good_end,
             },
             replayed,
         ))
@@ -118,11 +148,17 @@ impl Journal {
             buf.push(b'\n');
         }
         crate::crash_point!("journal.append.before_write");
-        self.file.write_all(&buf).map_err(Fatal)?;
+        if let Err(e) = self.file.write_all(&buf) {
+            // A record cut short would make the next ones unreadable: cut back to the last
+            // whole record. If even that fails, the next start drops the torn tail.
+            let _ = self.file.set_len(self.len);
+            return Err(Fatal::write(e));
+        }
         crate::crash_point!("journal.append.before_fsync");
-        self.file.sync_data().map_err(Fatal)?;
+        self.file.sync_data().map_err(Fatal::NotDurable)?;
         crate::crash_point!("journal.append.after_fsync");
         self.records += records.len() as u64;
+        self.len += buf.len() as u64;
         Ok(())
     }
 

@@ -224,3 +224,45 @@ impl Keeper {
         self.journal.records()
     }
 }
+
+/// What holds the studio while the daemon waits for disk space: the lock (so no second daemon
+/// starts meanwhile) and the log.
+pub struct Paused {
+    state: Dir,
+    log: EventLog,
+    _lock: std::fs::File,
+}
+
+impl Paused {
+    pub fn hold(state: Dir, echo: bool) -> Result<Paused, KeeperError> {
+        let lock = lock(&state)?;
+        let io = |source| KeeperError::Io {
+            what: "logs/walt.jsonl",
+            source,
+        };
+        let log = EventLog::open(state.open_dir("logs").map_err(io)?, echo).map_err(io)?;
+        Ok(Paused {
+            state,
+            log,
+            _lock: lock,
+        })
+    }
+
+    pub fn log(&mut self, record: &Record) {
+        self.log.write(record);
+    }
+
+    /// Bytes an unprivileged writer may still use on the studio's filesystem.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        let fd = rustix::fs::openat(
+            &self.state,
+            ".",
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let st = rustix::fs::fstatvfs(&fd)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+}

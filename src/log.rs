@@ -19,6 +19,8 @@ pub struct EventLog {
     day: String,
     /// Mirror each record to stderr as a readable line.
     echo: bool,
+    /// The last write failed, perhaps part way.
+    torn: bool,
 }
 
 /// The current time as RFC 3339 with milliseconds, UTC.
@@ -57,6 +59,7 @@ impl EventLog {
             file,
             day: today,
             echo,
+            torn: false,
         })
     }
 
@@ -75,10 +78,17 @@ impl EventLog {
             }
             self.day = day;
         }
-        let mut line = r.to_line();
+        // After a write that failed part way (a full disk), start on a fresh line, so the
+        // cut-off line does not swallow the next one.
+        let mut line = if self.torn {
+            String::from("\n")
+        } else {
+            String::new()
+        };
+        line.push_str(&r.to_line());
         line.push('\n');
         // A log write that fails must not stop the daemon: the journal holds the state.
-        let _ = self.file.write_all(line.as_bytes());
+        self.torn = self.file.write_all(line.as_bytes()).is_err();
         if self.echo {
             eprintln!("{}", human_line(&r));
         }

@@ -11,6 +11,7 @@
 //! as scope creep by the repos watch), and write its report file and private temp folder. It
 //! cannot open `state/`, `config/` or any inbox, and cannot link or rename across those limits.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,31 @@ fn isolate(cmd: &mut Command, ruleset: Option<RulesetCreated>) {
 
 /// Waits for a child until `timeout` from `started`, then kills its whole process group;
 /// either way nothing it started outlives it. Returns its status and whether it timed out.
+/// The process groups of the runs in progress. A process that exits takes its runs with it
+/// (PR_SET_PDEATHSIG); a daemon that starts over without exiting (after a full disk) ends them
+/// with `stop_all` first, or a run it then finds interrupted would run twice at once.
+static GROUPS: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills every run in progress, with its process group, and waits (up to ten seconds) until
+/// each has been reaped.
+pub fn stop_all() {
+    let running: Vec<i32> = groups().iter().copied().collect();
+    for pgid in running {
+        // SAFETY: signalling a process group this process created.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let t = Instant::now();
+    while !groups().is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn wait_or_kill(
     child: &mut std::process::Child,
     pgid: i32,
@@ -255,6 +281,7 @@ pub fn start(
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", job.command))?;
     let pgid = child.id() as i32;
+    groups().insert(pgid);
     let mut stdin = child.stdin.take().expect("piped");
     let text = std::mem::take(&mut job.order_text);
     std::thread::spawn(move || {
@@ -291,6 +318,7 @@ pub fn start(
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {
         let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
+        groups().remove(&pgid);
         let stdout = out_thread.join().unwrap_or_default();
         let stderr = err_thread.join().unwrap_or_default();
         let report = std::fs::read_to_string(&report_file)

@@ -49,6 +49,31 @@ pub struct Attention {
     pub signals: BTreeMap<String, usize>,
     /// Command agents the daemon refuses to run, and why (from its last snapshot).
     pub refused: BTreeMap<String, String>,
+    /// Why the daemon is paused (a full disk), when its last word in the log is
+    /// `daemon.paused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
+}
+
+/// The reason of the log's last `daemon.paused`, if nothing else from the daemon's life came
+/// after it (it resumed, stopped or started again).
+fn paused(state: &Dir) -> Option<String> {
+    use std::io::BufRead;
+    let log = state.open("logs/walt.jsonl").ok()?;
+    let mut last = None;
+    for line in std::io::BufReader::new(log.into_std()).lines() {
+        let Ok(line) = line else { break };
+        if !line.contains("\"event\":\"daemon.") {
+            continue;
+        }
+        if let Ok(r) = serde_json::from_str::<crate::record::Record>(&line) {
+            if r.event != "daemon.rescan" {
+                last = Some(r);
+            }
+        }
+    }
+    last.filter(|r| r.event == "daemon.paused")
+        .map(|r| r.reason.unwrap_or_default())
 }
 
 #[derive(Debug, Serialize)]
@@ -169,6 +194,7 @@ pub fn gather(
     let mut attention = Attention {
         signals,
         refused,
+        paused: paused(state),
         ..Attention::default()
     };
     if let Some(names) = present.get(&("human".to_string(), "new")) {
@@ -230,8 +256,12 @@ pub fn render(s: &Status) -> String {
         || !a.held.is_empty()
         || !a.signals.is_empty()
         || !a.refused.is_empty()
+        || a.paused.is_some()
     {
         out.push_str("needs a person:\n");
+        if let Some(why) = &a.paused {
+            out.push_str(&format!("  paused: {why}\n"));
+        }
         for (agent, why) in &a.refused {
             out.push_str(&format!("  refused: {agent}: {why}\n"));
         }

@@ -77,9 +77,23 @@ fn inbox_mask() -> inotify::WatchMask {
         | M::ONLYDIR
 }
 
-/// The inbox watch's reader thread; it ends when the loop's channel is gone.
+/// The inbox watch's reader thread. Dropping it removes the watches: the kernel then queues
+/// `IN_IGNORED` for each, which wakes the reader to see it is done and close the instance.
+/// (Not joined: were every watched folder already gone, no event would come to wake it.)
 pub struct InboxWatch {
-    _reader: std::thread::JoinHandle<()>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    watches: inotify::Watches,
+    added: Vec<inotify::WatchDescriptor>,
+    _reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for InboxWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for wd in self.added.drain(..) {
+            let _ = self.watches.remove(wd);
+        }
+    }
 }
 
 /// Watches each folder in `paths`, non-recursively and without following symlinks; returns
@@ -94,32 +108,54 @@ pub fn install(
     tx: SyncSender<Wake>,
 ) -> std::io::Result<(InboxWatch, Vec<String>)> {
     let mut inotify = inotify::Inotify::init()?;
+    let mut watches = inotify.watches();
     // One folder that cannot be watched must not cost the others their events.
     let mut failed = Vec::new();
+    let mut added = Vec::new();
     for p in paths {
-        if let Err(e) = inotify.watches().add(p, inbox_mask()) {
-            failed.push(format!("{}: {e}", p.display()));
+        match watches.add(p, inbox_mask()) {
+            Ok(wd) => added.push(wd),
+            Err(e) => failed.push(format!("{}: {e}", p.display())),
         }
     }
-    let reader = std::thread::Builder::new()
-        .name("walt-inbox-watch".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let more = match inotify.read_events_blocking(&mut buf) {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    // The watch is gone; the periodic rescan still reads every folder.
-                    Err(_) => false,
-                };
-                match tx.try_send(Wake::Fs) {
-                    Ok(()) | Err(TrySendError::Full(_)) => {}
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
-                if !more {
-                    return;
-                }
-            }
-        })?;
-    Ok((InboxWatch { _reader: reader }, failed))
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = if added.is_empty() {
+        None
+    } else {
+        let stop = stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("walt-inbox-watch".into())
+                .spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let more = match inotify.read_events_blocking(&mut buf) {
+                            Ok(_) => true,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            // The watch is gone; the periodic rescan still reads every folder.
+                            Err(_) => false,
+                        };
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        match tx.try_send(Wake::Fs) {
+                            Ok(()) | Err(TrySendError::Full(_)) => {}
+                            Err(TrySendError::Disconnected(_)) => return,
+                        }
+                        if !more {
+                            return;
+                        }
+                    }
+                })?,
+        )
+    };
+    Ok((
+        InboxWatch {
+            stop,
+            watches,
+            added,
+            _reader: reader,
+        },
+        failed,
+    ))
 }
