@@ -326,3 +326,138 @@ fn a_read_only_studio_is_refused_clearly_and_resumes_when_writable() {
     unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
     let _ = d.wait();
 }
+
+/// A full disk while a command agent runs: the pause ends the run with its process group (a
+/// daemon that starts over in process would otherwise find it interrupted and run it a second
+/// time, at once), and once there is space the order runs again, once, and is done.
+#[test]
+fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("studio");
+    std::fs::create_dir(&root).unwrap();
+    if !mount_tmpfs(&root, "2m") {
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    let umount = scopeguard(root.clone());
+    assert!(Command::new(WALT)
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    // The agent lives outside the small disk: it says it started, works a while, then does
+    // its work and reports.
+    let agent = dir.path().join("slow.sh");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\necho \"start $$\"\nsleep 5\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names m-full\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = std::fs::read_to_string(root.join("config/walt.toml")).unwrap();
+    let from = "# command = [\"../contrib/chip-agent.sh\"]";
+    assert!(cfg.contains(from));
+    std::fs::write(
+        root.join("config/walt.toml"),
+        cfg.replacen(
+            from,
+            &format!("command = [{:?}]\n#", agent.to_str().unwrap()),
+            1,
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("repos/app/src")).unwrap();
+    std::fs::write(root.join("repos/app/src/widget.rs"), "fn widget() {}\n").unwrap();
+    let studio = StudioAt(root.clone());
+    let mut d = studio.spawn();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(root.join("inbox/walt/tmp/a.md"), order("m-full", "")).unwrap();
+    std::fs::rename(
+        root.join("inbox/walt/tmp/a.md"),
+        root.join("inbox/walt/new/a.md"),
+    )
+    .unwrap();
+    let run_log = root.join("inbox/chip/active/0001.log");
+    let starts = || {
+        std::fs::read_to_string(&run_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("start "))
+            .map(|p| p.trim().parse::<u32>().unwrap())
+            .collect::<Vec<u32>>()
+    };
+    wait_for("the run to start", || !starts().is_empty());
+    let first = starts()[0];
+    // Requests staged while there is room, then the disk filled, then the requests delivered:
+    // taking them needs the journal, which cannot grow.
+    for i in 0..20 {
+        std::fs::write(
+            root.join(format!("inbox/walt/tmp/r{i}.md")),
+            order(&format!("r{i:02}"), "to: rex\n"),
+        )
+        .unwrap();
+    }
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(root.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        while filler.write_all(&[0u8]).is_ok() {}
+    }
+    for i in 0..20 {
+        std::fs::rename(
+            root.join(format!("inbox/walt/tmp/r{i}.md")),
+            root.join(format!("inbox/walt/new/r{i}.md")),
+        )
+        .unwrap();
+    }
+    let err_file = dir.path().join("daemon.err");
+    wait_for("the daemon to pause", || {
+        std::fs::read_to_string(&err_file)
+            .unwrap_or_default()
+            .contains("daemon.paused")
+    });
+    wait_for("the run to be ended with the pause", || {
+        !std::path::Path::new(&format!("/proc/{first}")).exists()
+            || std::fs::read_to_string(format!("/proc/{first}/stat"))
+                .is_ok_and(|st| st.contains(") Z "))
+    });
+    assert!(
+        d.try_wait().unwrap().is_none(),
+        "a full disk stopped the daemon"
+    );
+    // Space comes back: the order runs again, once, and is done; the requests are taken.
+    std::fs::remove_file(root.join("filler")).unwrap();
+    let journal = || std::fs::read_to_string(root.join("state/journal.jsonl")).unwrap_or_default();
+    wait_for("the order done after the pause", || {
+        journal()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|r| r["event"] == "order.done" && r["order"] == "0001")
+    });
+    wait_for("every request taken", || {
+        std::fs::read_dir(root.join("inbox/walt/new"))
+            .map(|r| r.count())
+            .unwrap_or(1)
+            == 0
+    });
+    unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+    assert_eq!(d.wait().unwrap().code(), Some(0));
+    let runs = starts();
+    assert_eq!(
+        runs.len(),
+        2,
+        "run once before the pause and once after: {runs:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("repos/app/src/widget.rs"))
+            .unwrap()
+            .matches("// run ")
+            .count(),
+        1,
+        "only the run after the pause did its work"
+    );
+    drop(umount);
+}
