@@ -640,6 +640,7 @@ impl Shell {
         self.next_id = self.next_id.max(max_seen + 1).max(self.ledger.max_id + 1);
         let mut records = Vec::new();
         let mut fix_requests = Vec::new();
+        let mut done_requests = Vec::new();
         for (id, places) in &seen {
             let request = places.iter().find(|(a, _, _)| a.as_str() == WALT);
             let orders: Vec<_> = places
@@ -689,7 +690,14 @@ impl Shell {
             if finish_move {
                 fix_requests.push((*id, request.expect("checked").2.clone()));
             }
-            if differs || finish_move {
+            // A request still in active/ whose order is done: a crash came between the order's
+            // move to done/ and the request's. Finish that move too.
+            let finish_done = request.is_some_and(|(_, f, _)| *f == Folder::Active)
+                && orders.first().is_some_and(|(_, f, _)| *f == Folder::Done);
+            if finish_done {
+                done_requests.push((*id, request.expect("checked").2.clone()));
+            }
+            if differs || finish_move || finish_done {
                 let kind = if !orders.is_empty() {
                     "order"
                 } else {
@@ -725,7 +733,13 @@ impl Shell {
                         folder.display(agent, name)
                     ));
                 if let Some((_, f, n)) = request {
-                    let f = if finish_move { "active" } else { f.as_str() };
+                    let f = if finish_move {
+                        "active"
+                    } else if finish_done {
+                        "done"
+                    } else {
+                        f.as_str()
+                    };
                     r = r.with("request", f).with("request_path", n.clone());
                 }
                 records.push(r);
@@ -800,6 +814,14 @@ impl Shell {
                 Err(e) => self.report_error(format!(
                     "cannot move request {id} to inbox/walt/active/: {e}"
                 )),
+            }
+        }
+        for (id, name) in done_requests {
+            if let Err(e) =
+                self.desk
+                    .move_request(&name, crate::coord::Tray::Active, crate::coord::Tray::Done)
+            {
+                self.report_error(format!("cannot move request {id} to inbox/walt/done/: {e}"));
             }
         }
         self.desk.sync().map_err(Fatal::NotDurable)?;
@@ -1021,11 +1043,18 @@ impl Shell {
                             .and_then(|re| self.observed.remove(&re))
                             .map(|s| s.into_iter().collect())
                             .unwrap_or_default();
+                        let accepted = self
+                            .ledger
+                            .entries
+                            .get(&id)
+                            .and_then(|e| e.filed_as.clone())
+                            .and_then(|(agent, name)| Some((AgentName::new(&agent).ok()?, name)));
                         self.walt.handle(Event::Report {
                             id,
                             name,
                             text,
                             changed,
+                            accepted,
                         })
                     }
                     _ => self.walt.handle(Event::Request { id, name, text }),

@@ -44,6 +44,11 @@ pub struct Entry {
     pub agent_attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocker: Option<String>,
+    /// A report whose review accepted it: the inbox and name it is filed under beside its
+    /// order (journaled before the order moves, so a crash before the report is filed does not
+    /// leave it looking like a report for a finished order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed_as: Option<(String, String)>,
     /// When it was first taken, and when it entered its current state (RFC 3339).
     pub created: String,
     pub since: String,
@@ -102,6 +107,15 @@ impl Ledger {
             if let (Some(e), Some(o)) = (self.entries.get_mut(&id), r.get_str("objective")) {
                 e.objective = Some(o.to_string());
             }
+            if r.event == "review.accepted" {
+                let report = r.get_str("report").and_then(OrderId::parse);
+                let filed = r.agent.clone().zip(r.get_str("filed_as"));
+                if let (Some(e), Some((agent, name))) =
+                    (report.and_then(|rid| self.entries.get_mut(&rid)), filed)
+                {
+                    e.filed_as = Some((agent, name.to_string()));
+                }
+            }
             return;
         };
         let entry = self.entries.entry(id).or_insert_with(|| Entry {
@@ -117,6 +131,7 @@ impl Ledger {
             hops: 0,
             agent_attempt: 0,
             blocker: None,
+            filed_as: None,
             created: r.ts.clone(),
             since: r.ts.clone(),
         });

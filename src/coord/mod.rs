@@ -38,6 +38,8 @@ pub enum Event {
         id: OrderId,
         name: String,
         text: String,
+        /// Where an earlier review (before a restart) decided to file it, if one did.
+        accepted: Option<(AgentName, String)>,
     },
     /// At start: the orders already in flight (from the ledger, corrected by the folders),
     /// each with its current attempt's file as parsed.
@@ -356,7 +358,8 @@ impl Walt {
                 name,
                 text,
                 changed,
-            } => self.report(id, name, text, changed),
+                accepted,
+            } => self.report(id, name, text, changed, accepted),
             Event::Resume(orders) => {
                 self.resume(orders);
                 Vec::new()
@@ -1028,6 +1031,7 @@ impl Walt {
         name: String,
         text: String,
         changed: Vec<String>,
+        accepted: Option<(AgentName, String)>,
     ) -> Vec<Effect> {
         let ctx = Context {
             agents: Some(&self.agents),
@@ -1055,6 +1059,13 @@ impl Walt {
             );
         }
         let Some(f) = self.flights.get(&re).cloned() else {
+            if let Some((agent, to_name)) = accepted {
+                // Its review accepted it and the order moved to done/, but the daemon stopped
+                // before the report was filed beside it: finish what was decided.
+                let mut effects = Vec::new();
+                self.file_report(re, rid, &name, &agent, to_name, &mut effects);
+                return effects;
+            }
             return self.hold(
                 rid,
                 name,
@@ -1078,7 +1089,8 @@ impl Walt {
             );
         }
         let status = report.header.status.unwrap_or(Status::Failed);
-        let mut effects = vec![Effect::Record(
+        // Received and (below) accepted are decisions: journaled before anything moves.
+        let mut effects = vec![Effect::Decide(
             self.stamp(
                 Record::new("report.received")
                     .order(re)
@@ -1237,9 +1249,19 @@ impl Walt {
                 to: Tray::Done,
             });
         }
-        effects.push(Effect::Record(self.stamp(
-            Record::new("review.accepted").order(id).agent(&f.agent).attempt(f.attempt).reason(format!("every Acceptance bullet ticked, every Touched path within Files; report {rid}")),
-        )));
+        effects.push(Effect::Decide(
+            self.stamp(
+                Record::new("review.accepted")
+                    .order(id)
+                    .agent(&f.agent)
+                    .attempt(f.attempt)
+                    .reason(format!(
+                        "every Acceptance bullet ticked, every Touched path within Files; report {rid}"
+                    ))
+                    .with("report", rid.to_string())
+                    .with("filed_as", format!("{}.report.md", f.stem())),
+            ),
+        ));
         let mut done = Record::new("order.done")
             .order(id)
             .agent(&f.agent)

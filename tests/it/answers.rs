@@ -650,3 +650,72 @@ fn a_claimed_order_left_untouched_past_its_lease_is_retried() {
     assert_eq!(s.ls("inbox/chip/new").len(), 1);
     assert!(s.ls("inbox/chip/active").is_empty());
 }
+
+/// Found by the kill -9 soak: a daemon killed after an accepted order moved to `done/` but
+/// before its report was filed beside it held that report at restart as "a report for a
+/// finished order". The acceptance is now journaled before anything moves, and a restart
+/// finishes the filing. This puts the studio in exactly that state: the journal cut right after
+/// `review.accepted`, the order in `done/`, its report and request where they were.
+#[test]
+fn a_report_accepted_before_a_crash_is_filed_beside_its_order_not_held() {
+    let s = studio("attempts = 2\nfallback = []");
+    let d = Daemon::start(&s);
+    let id = submit(&s, ORDER);
+    let sent = send(&s, &id, "done", &report("done", &ALL, &[], "none", ""));
+    assert_eq!(sent.status.code(), Some(0));
+    wait_for("done", || s.events(&id).contains(&"order.done".to_string()));
+    d.stop();
+    let journal = s.read("state/journal.jsonl");
+    let lines: Vec<&str> = journal.lines().collect();
+    let accepted = lines
+        .iter()
+        .position(|l| l.contains("\"review.accepted\""))
+        .unwrap();
+    let received: serde_json::Value = serde_json::from_str(
+        lines
+            .iter()
+            .find(|l| l.contains("\"report.received\""))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        lines[..accepted]
+            .iter()
+            .any(|l| l.contains("\"report.received\"")),
+        "received and accepted are journaled before the moves: {journal}"
+    );
+    let report_name = received["path"].as_str().unwrap().to_string();
+    let stem = format!("{id}-the-widget-is-polished");
+    // Undo what came after the acceptance except the order's own move to done/.
+    s.write(
+        "state/journal.jsonl",
+        &format!("{}\n", lines[..=accepted].join("\n")),
+    );
+    std::fs::remove_file(s.path("state/ledger.json")).unwrap();
+    std::fs::rename(
+        s.path(&format!("inbox/chip/done/{stem}.report.md")),
+        s.path(&format!("inbox/walt/new/{report_name}")),
+    )
+    .unwrap();
+    std::fs::rename(
+        s.path(&format!("inbox/walt/done/{stem}.md")),
+        s.path(&format!("inbox/walt/active/{stem}.md")),
+    )
+    .unwrap();
+    let d = Daemon::start(&s);
+    wait_for("the report filed beside its order", || {
+        s.ls("inbox/chip/done")
+            .contains(&format!("{stem}.report.md"))
+    });
+    wait_for("the request finished", || {
+        s.ls("inbox/walt/done").contains(&format!("{stem}.md"))
+    });
+    d.stop();
+    assert!(
+        s.ls("inbox/walt/held").is_empty(),
+        "held: {:?}",
+        s.ls("inbox/walt/held")
+    );
+    assert!(s.ls("inbox/walt/new").is_empty() && s.ls("inbox/walt/active").is_empty());
+    assert!(s.status()["orders"].as_array().unwrap().is_empty());
+}
