@@ -87,3 +87,175 @@ fn a_crash_at_every_durable_step_loses_and_duplicates_nothing() {
         );
     }
 }
+
+/// A manual agent's claim (`walt claim`, a rename from `new/` to `active/` and two folder
+/// syncs) aborted at each crash point on its path: the order is in exactly one place, the
+/// daemon records where, and the next claim takes the next order.
+#[test]
+fn a_crash_while_claiming_loses_and_duplicates_nothing() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..4 {
+        s.deliver(
+            "walt",
+            &format!("c{i}.md"),
+            &order(&format!("c{i}"), "to: chip\n"),
+        );
+    }
+    wait_for("four orders", || s.ls("inbox/chip/new").len() == 4);
+    let points = [
+        "mailbox.rename.before",
+        "mailbox.rename.after",
+        "mailbox.sync.before",
+    ];
+    for (n, point) in points.iter().enumerate() {
+        let o = s
+            .cmd(&["claim", "chip"])
+            .env("FAILPOINTS", format!("{point}=return"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point} is on the claim's path");
+        let placed: Vec<String> = ["new", "active"]
+            .iter()
+            .flat_map(|f| {
+                s.ls(&format!("inbox/chip/{f}"))
+                    .into_iter()
+                    .filter(|n| n.ends_with(".md"))
+                    .map(|n| marker_of(&s.read(&format!("inbox/chip/{f}/{n}"))))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut sorted = placed.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            vec!["c0", "c1", "c2", "c3"],
+            "after a claim crashed at {point}"
+        );
+        // The claim that crashed before its rename moved nothing; each later one moved one.
+        let active = n;
+        assert_eq!(
+            s.ls("inbox/chip/active").len(),
+            active,
+            "after a claim crashed at {point}"
+        );
+        wait_for(
+            &format!("the daemon to see the claims after {point}"),
+            || s.log_count("order.claimed") == active,
+        );
+    }
+    let o = s.walt(&["claim", "chip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    wait_for("the last claim seen", || s.log_count("order.claimed") == 3);
+    d.stop();
+    assert_eq!(s.ls("inbox/chip/active").len(), 3);
+    assert_eq!(s.ls("inbox/chip/new").len(), 1);
+    let status = s.status();
+    let active = status["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["state"] == "active")
+        .count();
+    assert_eq!(active, 3, "{status}");
+}
+
+/// The same crash points with chip as a command agent, so the daemon's own claims, the runs'
+/// reports, their review and the filing beside the order are on the path too: after each
+/// crash (at its first, fourth and ninth hit) and a fresh daemon, every order is done exactly
+/// once, its report beside it, nothing held but the bad file, and the journal reads.
+#[test]
+fn a_crash_at_every_durable_step_with_a_command_agent_finishes_each_order_once() {
+    let agent_body = "#!/bin/sh\nm=$(sed -n 's/.*The widget \\([^ ]*\\) is polished.*/\\1/p' \"$WALT_ORDER_FILE\" | head -n 1)\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names %s\\n\\n**Touched:**\\n- none\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" \"$m\" > \"$WALT_REPORT_FILE\"\n";
+    for (point, skip) in walt::FAILPOINTS
+        .iter()
+        .flat_map(|p| [(p, 0), (p, 3), (p, 8)])
+    {
+        let s = Studio::new();
+        let agent = s.write("agents/quick.sh", agent_body);
+        std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        s.chip_command(agent.to_str().unwrap(), "");
+        for i in 0..5 {
+            s.deliver(
+                "walt",
+                &format!("q{i}.md"),
+                &order(&format!("q{i}"), "to: chip\n"),
+            );
+        }
+        s.write("inbox/walt/bad.md", "**Objective:** nothing else\n");
+        let err = std::fs::File::create(s.path("daemon.err")).unwrap();
+        let mut d = s
+            .cmd(&["daemon"])
+            .env("FAILPOINTS", format!("{point}={skip}*off->return"))
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let crashed = loop {
+            if let Some(status) = d.try_wait().unwrap() {
+                break !status.success();
+            }
+            if start.elapsed() > std::time::Duration::from_secs(5) {
+                unsafe { libc::kill(d.id() as i32, libc::SIGKILL) };
+                let _ = d.wait();
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(crashed || skip > 0, "{point} was never reached");
+        let d = Daemon::start(&s);
+        let live_done = || -> Vec<String> {
+            s.ls("inbox/chip/done")
+                .into_iter()
+                .filter(|n| n.ends_with(".md") && !n.ends_with(".report.md") && !n.contains(".a"))
+                .collect()
+        };
+        wait_for(&format!("every order done after {point} #{skip}"), || {
+            live_done().len() >= 5
+                && s.ls("inbox/walt/new").is_empty()
+                && s.ls("inbox/walt/active").is_empty()
+                && s.ls("inbox/walt/held")
+                    .iter()
+                    .any(|n| n.ends_with("-bad.md"))
+        });
+        d.stop();
+        let mut markers: Vec<String> = live_done()
+            .iter()
+            .map(|n| marker_of(&s.read(&format!("inbox/chip/done/{n}"))))
+            .collect();
+        markers.sort();
+        assert_eq!(
+            markers,
+            vec!["q0", "q1", "q2", "q3", "q4"],
+            "after a crash at {point} #{skip}"
+        );
+        for n in live_done() {
+            let report = n.replace(".md", ".report.md");
+            assert!(
+                s.ls("inbox/chip/done").contains(&report),
+                "{n} has no report beside it after {point} #{skip}"
+            );
+        }
+        // (A run's output log, `<id>.log`, stays in active/.)
+        let open: Vec<String> = ["new", "active"]
+            .iter()
+            .flat_map(|f| s.ls(&format!("inbox/chip/{f}")))
+            .filter(|n| n.ends_with(".md"))
+            .collect();
+        assert!(open.is_empty(), "after {point} #{skip}: {open:?}");
+        let held: Vec<String> = s
+            .ls("inbox/walt/held")
+            .into_iter()
+            .filter(|n| !n.ends_with(".why.md"))
+            .collect();
+        assert_eq!(held.len(), 1, "after {point} #{skip}: {held:?}");
+        assert!(held[0].ends_with("-bad.md"));
+        assert_eq!(
+            s.walt(&["status"]).status.code(),
+            Some(0),
+            "journal unreadable after {point} #{skip}"
+        );
+    }
+}
