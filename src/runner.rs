@@ -277,6 +277,10 @@ pub fn start(
         .stderr(Stdio::piped());
     isolate(&mut cmd, confine);
     let started = Instant::now();
+    // Everything that can fail is done before the spawn: after it, the run is always waited
+    // for (and its group unregistered), never left behind by an early return.
+    let mut log_err = job.log.try_clone().map_err(|e| e.to_string())?;
+    let mut log_out = job.log.try_clone().map_err(|e| e.to_string())?;
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", job.command))?;
@@ -290,14 +294,12 @@ pub fn start(
     });
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
-    let mut log_err = job.log.try_clone().map_err(|e| e.to_string())?;
     let err_thread = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = err.read_to_end(&mut buf);
         let _ = log_err.write_all(&buf);
         buf
     });
-    let mut log_out = job.log.try_clone().map_err(|e| e.to_string())?;
     let out_thread = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
