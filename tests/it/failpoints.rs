@@ -5,6 +5,31 @@
 
 use crate::common::*;
 
+/// Runs a daemon that aborts at `point` after `skip` hits; whether it did (within 5 s: if not,
+/// it is killed).
+fn run_until_crash(s: &Studio, point: &str, skip: usize) -> bool {
+    let err = std::fs::File::create(s.path("daemon.err")).unwrap();
+    let mut d = s
+        .cmd(&["daemon"])
+        .env("FAILPOINTS", format!("{point}={skip}*off->return"))
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = d.try_wait().unwrap() {
+            return !status.success();
+        }
+        if start.elapsed() > std::time::Duration::from_secs(5) {
+            unsafe { libc::kill(d.id() as i32, libc::SIGKILL) };
+            let _ = d.wait();
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_crash_at_every_durable_step_loses_and_duplicates_nothing() {
     // Each point at its first hit, and again at a later hit (mid-batch, after earlier steps of
@@ -19,26 +44,7 @@ fn a_crash_at_every_durable_step_loses_and_duplicates_nothing() {
             );
         }
         s.write("inbox/walt/bad.md", "**Objective:** nothing else\n");
-        let err = std::fs::File::create(s.path("daemon.err")).unwrap();
-        let mut d = s
-            .cmd(&["daemon"])
-            .env("FAILPOINTS", format!("{point}={skip}*off->return"))
-            .stdout(std::process::Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let crashed = loop {
-            if let Some(status) = d.try_wait().unwrap() {
-                break !status.success();
-            }
-            if start.elapsed() > std::time::Duration::from_secs(5) {
-                unsafe { libc::kill(d.id() as i32, libc::SIGKILL) };
-                let _ = d.wait();
-                break false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
+        let crashed = run_until_crash(&s, point, skip);
         assert!(crashed || skip > 0, "{point} was never reached");
         let d = Daemon::start(&s);
         wait_for(&format!("recovery after {point}"), || {
@@ -184,26 +190,7 @@ fn a_crash_at_every_durable_step_with_a_command_agent_finishes_each_order_once()
             );
         }
         s.write("inbox/walt/bad.md", "**Objective:** nothing else\n");
-        let err = std::fs::File::create(s.path("daemon.err")).unwrap();
-        let mut d = s
-            .cmd(&["daemon"])
-            .env("FAILPOINTS", format!("{point}={skip}*off->return"))
-            .stdout(std::process::Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let crashed = loop {
-            if let Some(status) = d.try_wait().unwrap() {
-                break !status.success();
-            }
-            if start.elapsed() > std::time::Duration::from_secs(5) {
-                unsafe { libc::kill(d.id() as i32, libc::SIGKILL) };
-                let _ = d.wait();
-                break false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
+        let crashed = run_until_crash(&s, point, skip);
         assert!(crashed || skip > 0, "{point} was never reached");
         let d = Daemon::start(&s);
         let live_done = || -> Vec<String> {
