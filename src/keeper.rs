@@ -69,10 +69,21 @@ fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
         }
         return Err(io(e.into()));
     }
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
-    file.write_all(format!("{}\n", std::process::id()).as_bytes())
-        .map_err(io)?;
+    // The pid is for people (and the "lock held" message); the flock is the lock. A daemon
+    // that starts over in process (after a full disk) finds its own pid there already, and
+    // rewriting it could fail for want of space after the truncation freed its block.
+    let pid = format!("{}\n", std::process::id());
+    let mut there = String::new();
+    let _ = file.read_to_string(&mut there);
+    if there != pid {
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        match file.write_all(pid.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if crate::journal::is_disk_full(&e) => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
     Ok(file)
 }
 
