@@ -166,6 +166,13 @@ fn wait_for_space(
     const ENOUGH: u64 = 1 << 20;
     let state = root.open_dir("state").map_err(studio_io("state/"))?;
     let mut paused = crate::keeper::Paused::hold(state, opts.echo)?;
+    paused.log(
+        &Record::new("daemon.paused")
+            .level(Level::Error)
+            .reason(format!(
+                "the disk is full ({error}): nothing more is taken, and command agents' runs are stopped, until there is space; every acknowledged order is on disk, and the daemon starts over by itself when space is back"
+            )),
+    );
     let status = format!("STATUS=paused: the disk is full ({error}); waiting for space");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Custom(&status)]);
     let mut watchdog_usec = 0u64;
@@ -328,13 +335,8 @@ fn run_once(
             Record::new("daemon.stopped")
                 .reason("stopped by signal; every acknowledged order is on disk"),
         ),
-        Err(DaemonError::Fatal(Fatal::DiskFull(e))) => shell.log(
-            Record::new("daemon.paused")
-                .level(Level::Error)
-                .reason(format!(
-                    "the disk is full ({e}): nothing more is taken, and command agents' runs are stopped, until there is space; every acknowledged order is on disk, and the daemon starts over by itself when space is back"
-                )),
-        ),
+        // Logged by the pause, which also comes from a full disk met during start-up.
+        Err(DaemonError::Fatal(Fatal::DiskFull(_))) => {}
         Err(e) => shell.log(
             Record::new("daemon.stopped")
                 .level(Level::Error)

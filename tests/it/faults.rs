@@ -94,7 +94,26 @@ fn a_full_disk_pauses_the_daemon_which_resumes_by_itself_when_space_is_back() {
         .unwrap();
     assert_eq!(second.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&second.stderr).contains("holds state/walt.lock"));
-    // Space comes back: the same daemon resumes by itself and takes everything.
+    // Killed while paused, a daemon started on the still-full disk pauses too (it does not
+    // give up with exit 3).
+    let pauses = || {
+        std::fs::read_to_string(&err_file)
+            .unwrap_or_default()
+            .matches("daemon.paused")
+            .count()
+    };
+    let before = pauses();
+    unsafe { libc::kill(d.id() as i32, libc::SIGKILL) };
+    let _ = d.wait();
+    let mut d = studio.spawn();
+    wait_for("the new daemon to pause", || pauses() > before);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        d.try_wait().unwrap().is_none(),
+        "a daemon started on a full disk gave up: {}",
+        std::fs::read_to_string(&err_file).unwrap_or_default()
+    );
+    // Space comes back: the paused daemon resumes by itself and takes everything.
     assert!(Command::new("mount")
         .args(["-o", "remount,size=64m"])
         .arg(&root)
