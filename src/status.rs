@@ -96,7 +96,9 @@ pub fn gather(
         .checked_sub(jiff::SignedDuration::from_hours(24))
         .unwrap_or(now);
     let mut signals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last_ts = String::new();
     journal::read(state, |_, r| {
+        last_ts.clone_from(&r.ts);
         if r.event.starts_with("signal.")
             && r.ts.parse::<jiff::Timestamp>().is_ok_and(|t| t >= day_ago)
         {
@@ -104,11 +106,33 @@ pub fn gather(
         }
         ledger.apply(&r)
     })?;
-    // Every journal record carries Walt's generation and hot tokens as of that step, so the
-    // last one is the freshest word on his meter.
-    let hot = ledger.walt.hot_tokens;
+    // Every journal record carries Walt's generation and hot tokens as of that step; the
+    // daemon's snapshot carries them as of its last turn (a rotation or handoff at start-up is
+    // logged, not journaled). The newer of the two is the freshest word on his meter.
+    let snapshot = state
+        .read("ledger.json")
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let snapshot_at = state
+        .metadata("ledger.json")
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t.into_std()).ok());
+    let (mut generation, mut hot) = (ledger.walt.generation, ledger.walt.hot_tokens);
+    if let (Some(v), Some(at)) = (&snapshot, snapshot_at) {
+        let journal_at = last_ts.parse::<jiff::Timestamp>().ok();
+        if journal_at.is_none_or(|t| at >= t) {
+            if let (Some(g), Some(h)) = (
+                v["walt"]["generation"].as_u64(),
+                v["walt"]["hot_tokens"].as_u64(),
+            ) {
+                generation = g as u32;
+                hot = h as u32;
+            }
+        }
+    }
     let walt = WaltStatus {
-        generation: ledger.walt.generation.max(1),
+        generation: generation.max(1),
         hot_tokens: hot,
         ceiling: cfg.walt.ceiling,
         band: band(hot),
@@ -183,10 +207,7 @@ pub fn gather(
             objective: e.objective.clone(),
         });
     }
-    let refused = state
-        .read("ledger.json")
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    let refused = snapshot
         .and_then(|v| {
             serde_json::from_value::<BTreeMap<String, String>>(v["walt"]["refused"].clone()).ok()
         })

@@ -359,3 +359,47 @@ fn a_handoff_brief_left_by_a_crash_is_not_overwritten_or_tripped_over() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A start-up handoff is logged, not journaled: `walt status` still shows the generation it
+/// began and its hot tokens (from the daemon's snapshot, newer than the journal's last record).
+#[test]
+fn status_shows_the_meter_after_a_handoff_on_start() {
+    // Enough that their full lines pass the small rotate_at set below, few enough that the
+    // handoff brief listing them fits under its ceiling.
+    const N_IN_FLIGHT: usize = 20;
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..N_IN_FLIGHT {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("every request routed", || {
+        s.ls("inbox/chip/new").len() == N_IN_FLIGHT
+    });
+    d.stop();
+    // A smaller meter from now on: the orders in flight no longer fit under rotate_at.
+    s.small_meter(350, 400);
+    let before = s.log().len();
+    let d = Daemon::start(&s);
+    wait_for("the handoff on start", || {
+        s.log()
+            .iter()
+            .skip(before)
+            .any(|r| r["event"] == "meter.handoff")
+    });
+    let handoff = s
+        .log()
+        .into_iter()
+        .skip(before)
+        .find(|r| r["event"] == "meter.handoff")
+        .unwrap();
+    wait_for("status to show the new generation", || {
+        let st = s.status();
+        st["walt"]["generation"] == handoff["generation"]
+            && st["walt"]["hot_tokens"] == handoff["hot_tokens"]
+    });
+    d.stop();
+}
