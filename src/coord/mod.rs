@@ -652,6 +652,32 @@ impl Walt {
     /// finished, then hand off to a fresh generation (one compact line per order), so Walt
     /// starts under his ceiling whenever the work in flight allows it.
     pub fn settle(&mut self) -> Vec<Effect> {
+        let mut effects = self.settle_handoff();
+        if self.meter.hot() > self.meter.ceiling {
+            // More orders in flight than even a compact list fits under the ceiling: they
+            // came in past Walt (dropped straight into specialists' inboxes) or the ceiling was
+            // lowered. None is dropped from his context; nothing new is taken until enough
+            // finish. Say so, once, where a person looks.
+            effects.push(Effect::Log(
+                self.stamp(
+                    Record::new("meter.backpressure")
+                        .level(Level::Warn)
+                        .reason(format!(
+                            "resumed with {} orders in flight, {} hot tokens even listed compactly, past the ceiling {}: no request is taken until enough of them finish (or the ceiling is raised)",
+                            self.flights.len(),
+                            self.meter.hot(),
+                            self.meter.ceiling
+                        ))
+                        .with("in_flight", self.flights.len()),
+                ),
+            ));
+        }
+        effects
+    }
+
+    /// `settle`'s handoff: a fresh generation when the resumed context is past `rotate_at`
+    /// and a handoff brief makes it smaller.
+    fn settle_handoff(&mut self) -> Vec<Effect> {
         if self.meter.hot() <= self.meter.rotate_at {
             return Vec::new();
         }

@@ -403,3 +403,51 @@ fn status_shows_the_meter_after_a_handoff_on_start() {
     });
     d.stop();
 }
+
+/// More orders in flight than the ceiling can list even compactly (the ceiling lowered under
+/// them): the daemon starts with all of them in Walt's context, says it is past the ceiling and
+/// why, and takes no new request until enough finish.
+#[test]
+fn a_restart_past_the_ceiling_says_so_and_takes_nothing_new() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..60 {
+        s.deliver(
+            "walt",
+            &format!("r{i:02}.md"),
+            &order(&format!("q{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("every request routed", || {
+        s.ls("inbox/chip/new").len() == 60
+    });
+    d.stop();
+    s.small_meter(350, 400);
+    let before = s.log().len();
+    let d = Daemon::start(&s);
+    s.deliver("walt", "late.md", &order("q-late", "to: chip\n"));
+    wait_for("the late request taken into new/", || {
+        s.log()
+            .iter()
+            .skip(before)
+            .any(|r| r["event"] == "delivery.accepted")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    d.stop();
+    let log = s.log();
+    let past = log
+        .iter()
+        .skip(before)
+        .find(|r| {
+            r["event"] == "meter.backpressure"
+                && r["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("past the ceiling 400")
+        })
+        .expect("it says it started past the ceiling");
+    assert_eq!(past["level"], "warn");
+    assert_eq!(past["in_flight"], 60);
+    assert_eq!(s.ls("inbox/chip/new").len(), 60, "nothing new was routed");
+    assert_eq!(s.ls("inbox/walt/new").len(), 1, "the late request waits");
+}
