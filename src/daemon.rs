@@ -29,7 +29,7 @@ use crate::intake::Intake;
 use crate::journal::Fatal;
 use crate::keeper::{Keeper, KeeperError};
 use crate::ledger::{Kind, Ledger};
-use crate::mailbox::{EntryKind, Folder};
+use crate::mailbox::{EntryKind, Folder, Mailbox};
 use crate::order::{AgentName, OrderId, WALT};
 use crate::parse::MAX_BYTES;
 use crate::record::{Level, Record};
@@ -473,7 +473,14 @@ impl Shell {
             }
             recheck = batch.recheck_at;
             let taken = batch.records.len();
+            let by_hand: Vec<OrderId> = batch
+                .records
+                .iter()
+                .filter(|r| r.rule.as_deref() == Some(crate::intake::BY_HAND))
+                .filter_map(|r| r.order)
+                .collect();
             self.commit(batch.records)?;
+            self.take_up(by_hand);
             if taken == 0 {
                 break;
             }
@@ -483,6 +490,28 @@ impl Shell {
         self.dispatch()?;
         self.snapshot_soon();
         Ok(recheck)
+    }
+
+    /// Orders delivered by hand into a specialist's inbox are in flight from now on: Walt takes
+    /// them up as he does at start-up, so their reports are reviewed like any other.
+    fn take_up(&mut self, ids: Vec<OrderId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mb = self.desk.mailbox();
+        let results: Vec<_> = ids
+            .iter()
+            .filter_map(|id| self.ledger.entries.get(id))
+            .filter_map(|e| resumable(mb, e))
+            .collect();
+        let mut taken = Vec::new();
+        for r in results {
+            match r {
+                Ok(r) => taken.push(r),
+                Err(e) => self.report_error(e),
+            }
+        }
+        self.walt.handle(Event::Resume(taken));
     }
 
     /// Hands Walt every order in flight, as the ledger (corrected by the folders) has it.
@@ -540,50 +569,12 @@ impl Shell {
         // Each order's file is read and parsed on its own, so the files are shared out over
         // the cores; Walt then takes them up in one event.
         let mb = self.desk.mailbox();
-        let read = |e: &&crate::ledger::Entry| -> Option<Result<crate::coord::Resume, String>> {
-            let agent = AgentName::new(&e.agent).ok()?;
-            let folder = match e.folder() {
-                "active" => Folder::Active,
-                "done" => Folder::Done,
-                _ => Folder::New,
-            };
-            // A manual agent may claim it while the daemon starts: look where it moves next.
-            let mut state = e.state.clone();
-            let mut found = mb.read_file(&agent, folder, OsStr::new(&e.name), MAX_BYTES + 1);
-            if folder == Folder::New && !matches!(found, Ok(Ok(_))) {
-                found = mb.read_file(&agent, Folder::Active, OsStr::new(&e.name), MAX_BYTES + 1);
-                state = "active".into();
-            }
-            let Ok(Ok(bytes)) = found else {
-                return Some(Err(format!(
-                    "cannot read order {} at {}; it stays as the folders have it",
-                    e.id,
-                    folder.display(&agent, &e.name)
-                )));
-            };
-            let order = crate::parse::parse_order(&bytes, crate::parse::Context::default()).value;
-            Some(Ok(crate::coord::Resume {
-                id: e.id,
-                agent,
-                state,
-                attempt: e.attempt,
-                agent_attempt: e.agent_attempt,
-                hops: e.hops,
-                name: e.name.clone(),
-                request_name: e
-                    .request_name
-                    .clone()
-                    .filter(|_| e.request.as_deref() == Some("active")),
-                order,
-                blocker: e.blocker.clone(),
-            }))
-        };
         let open: Vec<&crate::ledger::Entry> = self
             .ledger
             .open()
             .filter(|e| e.kind == Kind::Order)
             .collect();
-        let results = crate::par::map(&open, read);
+        let results = crate::par::map(&open, |e| resumable(mb, e));
         drop(open);
         let mut resumed = Vec::with_capacity(results.len());
         for r in results.into_iter().flatten() {
@@ -1562,6 +1553,50 @@ impl Shell {
             self.report_error(format!("cannot write state/ledger.json: {e}"));
         }
     }
+}
+
+/// An order in flight as Walt takes it up: its ledger entry and its file, read and parsed
+/// (`None` for an entry naming no valid agent; an error saying why when the file cannot be read).
+fn resumable(
+    mb: &Mailbox,
+    e: &crate::ledger::Entry,
+) -> Option<Result<crate::coord::Resume, String>> {
+    let agent = AgentName::new(&e.agent).ok()?;
+    let folder = match e.folder() {
+        "active" => Folder::Active,
+        "done" => Folder::Done,
+        _ => Folder::New,
+    };
+    // A manual agent may claim it while the daemon starts: look where it moves next.
+    let mut state = e.state.clone();
+    let mut found = mb.read_file(&agent, folder, OsStr::new(&e.name), MAX_BYTES + 1);
+    if folder == Folder::New && !matches!(found, Ok(Ok(_))) {
+        found = mb.read_file(&agent, Folder::Active, OsStr::new(&e.name), MAX_BYTES + 1);
+        state = "active".into();
+    }
+    let Ok(Ok(bytes)) = found else {
+        return Some(Err(format!(
+            "cannot read order {} at {}; it stays as the folders have it",
+            e.id,
+            folder.display(&agent, &e.name)
+        )));
+    };
+    let order = crate::parse::parse_order(&bytes, crate::parse::Context::default()).value;
+    Some(Ok(crate::coord::Resume {
+        id: e.id,
+        agent,
+        state,
+        attempt: e.attempt,
+        agent_attempt: e.agent_attempt,
+        hops: e.hops,
+        name: e.name.clone(),
+        request_name: e
+            .request_name
+            .clone()
+            .filter(|_| e.request.as_deref() == Some("active")),
+        order,
+        blocker: e.blocker.clone(),
+    }))
 }
 
 /// The files under a folder (symlinks not followed, ignored names skipped), at most `limit`.

@@ -20,6 +20,9 @@ use crate::parse::{self, Author, Context, Doc, MAX_BYTES};
 use crate::record::{Level, Record};
 use crate::studio::INBOX_FOLDERS;
 
+/// The rule an order delivered straight into a specialist's inbox is recorded with.
+pub const BY_HAND: &str = "delivered by hand";
+
 /// How a name in an inbox is treated before anything is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameClass {
@@ -349,7 +352,7 @@ impl Intake {
                 .with("request_path", new_name.clone());
             batch.for_walt.push(id);
         } else {
-            rec = rec.attempt(1).rule("delivered by hand");
+            rec = rec.attempt(1).rule(BY_HAND);
         }
         if !doc.diagnostics.is_empty() {
             rec = rec.with("warnings", doc.diagnostics.len());

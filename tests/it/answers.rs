@@ -719,3 +719,35 @@ fn a_report_accepted_before_a_crash_is_filed_beside_its_order_not_held() {
     assert!(s.ls("inbox/walt/new").is_empty() && s.ls("inbox/walt/active").is_empty());
     assert!(s.status()["orders"].as_array().unwrap().is_empty());
 }
+
+/// An order dropped by hand straight into a specialist's inbox was accepted, but Walt only took
+/// it up at the next restart: its report, sent before, was held as "for an unknown order". He
+/// now takes it up when it is accepted, and its report is reviewed like any other.
+#[test]
+fn an_order_dropped_into_a_specialists_inbox_is_reviewed_when_reported() {
+    let s = studio("attempts = 2\nfallback = []");
+    let d = Daemon::start(&s);
+    s.write("inbox/chip/by-hand.md", ORDER);
+    wait_for("the order accepted", || s.ls("inbox/chip/new").len() == 1);
+    let claimed = s.walt(&["claim", "chip"]);
+    assert_eq!(claimed.status.code(), Some(0), "{}", stderr(&claimed));
+    let id = s.ls("inbox/chip/active")[0][..4].to_string();
+    assert_eq!(
+        send(&s, &id, "done", &report("done", &ALL, &[], "none", ""))
+            .status
+            .code(),
+        Some(0)
+    );
+    wait_for("order.done", || {
+        s.events(&id).contains(&"order.done".to_string())
+    });
+    d.stop();
+    assert!(s.ls("inbox/walt/held").is_empty(), "{:?}", s.ls("inbox/walt/held"));
+    assert_eq!(
+        s.ls("inbox/chip/done"),
+        vec![
+            format!("{id}-the-widget-is-polished.md"),
+            format!("{id}-the-widget-is-polished.report.md")
+        ]
+    );
+}
