@@ -742,7 +742,11 @@ fn an_order_dropped_into_a_specialists_inbox_is_reviewed_when_reported() {
         s.events(&id).contains(&"order.done".to_string())
     });
     d.stop();
-    assert!(s.ls("inbox/walt/held").is_empty(), "{:?}", s.ls("inbox/walt/held"));
+    assert!(
+        s.ls("inbox/walt/held").is_empty(),
+        "{:?}",
+        s.ls("inbox/walt/held")
+    );
     assert_eq!(
         s.ls("inbox/chip/done"),
         vec![
