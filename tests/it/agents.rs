@@ -2,8 +2,6 @@
 //! real daemon: the example agent in contrib/, a hostile agent probing its limits, timeouts,
 //! missing reports, observed scope creep and silent execution.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::common::*;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/chip-agent.sh");
@@ -13,12 +11,6 @@ fn studio_with(command: &str, extra: &str) -> Studio {
     s.chip_command(command, extra);
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     s
-}
-
-fn script(s: &Studio, name: &str, body: &str) -> String {
-    let p = s.write(&format!("agents/{name}"), &format!("#!/bin/sh\n{body}"));
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p.to_string_lossy().into_owned()
 }
 
 #[test]
@@ -69,7 +61,7 @@ try write-own-file 'echo "// done" >> app/src/widget.rs'
 try read-repos 'cat other/file.txt'
 try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
 "#;
-    let path = script(&s, "probe.sh", probe);
+    let path = s.script("probe.sh", probe);
     s.chip_command(&path, "");
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     let d = Daemon::start(&s);
@@ -108,7 +100,7 @@ try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
 #[test]
 fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
     let s = Studio::new();
-    let path = script(&s, "hang.sh", "sleep 300 &\necho \"child $!\"\nsleep 300\n");
+    let path = s.script("hang.sh", "sleep 300 &\necho \"child $!\"\nsleep 300\n");
     s.chip_command(&path, "timeout = \"1s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-hang", ""));
@@ -134,11 +126,7 @@ fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
         .trim()
         .parse()
         .unwrap();
-    wait_for("the background child to be gone", || {
-        !std::path::Path::new(&format!("/proc/{child}")).exists()
-            || std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .is_ok_and(|st| st.contains(") Z "))
-    });
+    wait_for("the background child to be gone", || gone(child));
     let retry = s
         .journal()
         .into_iter()
@@ -150,8 +138,7 @@ fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
 #[test]
 fn no_report_means_a_failed_report_with_the_exit_status_and_last_lines() {
     let s = Studio::new();
-    let path = script(
-        &s,
+    let path = s.script(
         "crash.sh",
         "echo 'compiling widget'\necho 'error: widget.rs:3 expected ;' >&2\nexit 7\n",
     );
@@ -180,7 +167,7 @@ fn no_report_means_a_failed_report_with_the_exit_status_and_last_lines() {
 fn a_report_on_standard_output_is_taken() {
     let s = Studio::new();
     let body = "cat > /dev/null\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: halted\\n---\\n**Outcome:** Nothing to do.\\n\\n**Acceptance:**\\n- [ ] `cargo test` passes\\n\\n**Touched:**\\n- none\\n\\n**Note:** the widget is gone\\n' \"$WALT_ORDER_ID\"\n";
-    let path = script(&s, "stdout.sh", body);
+    let path = s.script("stdout.sh", body);
     s.chip_command(&path, "");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-out", ""));
@@ -293,8 +280,8 @@ fn a_change_nobody_ordered_alerts_a_person_once() {
 #[test]
 fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     let s = Studio::new();
-    let body = "echo \"start $$\"\nsleep 2\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names m-restart\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n";
-    let path = script(&s, "slow.sh", body);
+    let body = &slow_agent("m-restart", 2);
+    let path = s.script("slow.sh", body);
     s.chip_command(&path, "");
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     let d = Daemon::start(&s);
@@ -309,11 +296,7 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
         .unwrap()
         .parse()
         .unwrap();
-    wait_for("the first run to die with the daemon", || {
-        !std::path::Path::new(&format!("/proc/{first}")).exists()
-            || std::fs::read_to_string(format!("/proc/{first}/stat"))
-                .is_ok_and(|st| st.contains(") Z "))
-    });
+    wait_for("the first run to die with the daemon", || gone(first));
     let d = Daemon::start(&s);
     wait_for("done after the restart", || {
         s.events("0001").contains(&"order.done".to_string())

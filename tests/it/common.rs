@@ -7,25 +7,85 @@ use std::process::{Command, Output, Stdio};
 
 pub const WALT: &str = env!("CARGO_BIN_EXE_walt");
 
+/// A studio in `studio/` of a temporary folder; the daemon's standard error goes beside it
+/// (`daemon.err`), not in it, so a full studio does not lose it.
 pub struct Studio {
-    pub dir: tempfile::TempDir,
+    /// Unmounted before the folder is removed (fields drop in order).
+    _mount: Option<Unmount>,
+    root: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Studio {
     /// `walt init` on a fresh temporary folder.
     pub fn new() -> Studio {
+        Studio::make(None).expect("a studio")
+    }
+
+    /// A studio on a tmpfs of its own of `size` (to fill it, or make it read-only); `None`
+    /// where mounting is not allowed (not root), which the caller reports as a skip.
+    pub fn on_tmpfs(size: &str) -> Option<Studio> {
+        Studio::make(Some(size))
+    }
+
+    fn make(tmpfs: Option<&str>) -> Option<Studio> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(WALT)
-            .arg("init")
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let root = dir.path().join("studio");
+        std::fs::create_dir(&root).unwrap();
+        let mount = match tmpfs {
+            None => None,
+            Some(size) => {
+                let mounted = Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                    .arg(&root)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !mounted {
+                    return None;
+                }
+                Some(Unmount(root.clone()))
+            }
+        };
+        let out = Command::new(WALT).arg("init").arg(&root).output().unwrap();
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Studio { dir }
+        Some(Studio {
+            _mount: mount,
+            root,
+            dir,
+        })
+    }
+
+    /// `mount -o OPTIONS` again on a tmpfs studio (`remount,ro`, `remount,size=64m`, …).
+    pub fn remount(&self, options: &str) {
+        assert!(self._mount.is_some(), "only a tmpfs studio is remounted");
+        let ok = Command::new("mount")
+            .args(["-o", options])
+            .arg(&self.root)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -o {options} failed");
+    }
+
+    /// Where the daemons started by `Daemon` write their standard error.
+    pub fn err_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.err")
+    }
+
+    pub fn daemon_err(&self) -> String {
+        std::fs::read_to_string(self.err_path()).unwrap_or_default()
+    }
+
+    /// An executable shell script at `agents/NAME` in the studio; returns its path.
+    pub fn script(&self, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.write(&format!("agents/{name}"), &format!("#!/bin/sh\n{body}"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.to_string_lossy().into_owned()
     }
 
     /// A studio whose config is the given text.
@@ -36,11 +96,11 @@ impl Studio {
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
@@ -104,10 +164,7 @@ impl Daemon {
         let mut d = Daemon::spawn(s);
         wait_for("the daemon to start", || {
             if let Ok(Some(status)) = d.child.try_wait() {
-                panic!(
-                    "daemon exited with {status}: {}",
-                    std::fs::read_to_string(s.path("daemon.err")).unwrap_or_default()
-                );
+                panic!("daemon exited with {status}: {}", s.daemon_err());
             }
             s.log()
                 .iter()
@@ -123,7 +180,7 @@ impl Daemon {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(s.path("daemon.err"))
+            .open(s.err_path())
             .unwrap();
         let child = s
             .cmd(&["daemon"])
@@ -159,6 +216,29 @@ impl Drop for Daemon {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
         let _ = self.child.wait();
     }
+}
+
+/// Unmounts a tmpfs when the test ends, pass or fail.
+pub struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Whether a process has ended (gone, or a zombie nobody has reaped yet).
+pub fn gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.contains(") Z "))
+}
+
+/// A command agent's script body: says `start <pid>`, works `secs` seconds, appends a line to
+/// the widget, then reports `done` with `order()`'s bullets ticked for `marker`.
+pub fn slow_agent(marker: &str, secs: u32) -> String {
+    format!(
+        "echo \"start $$\"\nsleep {secs}\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names {marker}\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n"
+    )
 }
 
 /// Polls `cond` until it holds; fails the test with `what` after 30 s. Waiting is not a

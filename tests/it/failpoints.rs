@@ -8,7 +8,7 @@ use crate::common::*;
 /// Runs a daemon that aborts at `point` after `skip` hits; whether it did (within 5 s: if not,
 /// it is killed).
 fn run_until_crash(s: &Studio, point: &str, skip: usize) -> bool {
-    let err = std::fs::File::create(s.path("daemon.err")).unwrap();
+    let err = std::fs::File::create(s.err_path()).unwrap();
     let mut d = s
         .cmd(&["daemon"])
         .env("FAILPOINTS", format!("{point}={skip}*off->return"))
@@ -172,16 +172,14 @@ fn a_crash_while_claiming_loses_and_duplicates_nothing() {
 /// once, its report beside it, nothing held but the bad file, and the journal reads.
 #[test]
 fn a_crash_at_every_durable_step_with_a_command_agent_finishes_each_order_once() {
-    let agent_body = "#!/bin/sh\nm=$(sed -n 's/.*The widget \\([^ ]*\\) is polished.*/\\1/p' \"$WALT_ORDER_FILE\" | head -n 1)\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names %s\\n\\n**Touched:**\\n- none\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" \"$m\" > \"$WALT_REPORT_FILE\"\n";
+    let agent_body = "m=$(sed -n 's/.*The widget \\([^ ]*\\) is polished.*/\\1/p' \"$WALT_ORDER_FILE\" | head -n 1)\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names %s\\n\\n**Touched:**\\n- none\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" \"$m\" > \"$WALT_REPORT_FILE\"\n";
     for (point, skip) in walt::FAILPOINTS
         .iter()
         .flat_map(|p| [(p, 0), (p, 3), (p, 8)])
     {
         let s = Studio::new();
-        let agent = s.write("agents/quick.sh", agent_body);
-        std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        s.chip_command(agent.to_str().unwrap(), "");
+        let agent = s.script("quick.sh", agent_body);
+        s.chip_command(&agent, "");
         for i in 0..5 {
             s.deliver(
                 "walt",

@@ -56,7 +56,7 @@ fn hostile_names_are_taken_or_held_once_and_shown_escaped() {
             "unsafe name {n:?}"
         );
     }
-    let err = s.read("daemon.err");
+    let err = s.daemon_err();
     assert!(
         !err.contains('\u{1b}'),
         "an escape sequence reached the terminal"
