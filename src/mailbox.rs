@@ -424,12 +424,7 @@ impl Mailbox {
         check_name(name)?;
         let walt = AgentName::walt();
         let f = self.folders(&walt)?;
-        match f.dirs[0].create_dir("handoff") {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let handoff = f.dirs[0].open_dir_nofollow("handoff")?;
+        let handoff = subfolder(&f.dirs[0], "handoff")?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp_name = format!(".walt-{}-{n}.tmp", std::process::id());
         let tmp = &f.dirs[Folder::Tmp.index()];
@@ -514,12 +509,7 @@ impl Mailbox {
         check_name(name)?;
         let human = AgentName::human();
         let f = self.folders(&human)?;
-        match f.dirs[0].create_dir("notes") {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let notes = f.dirs[0].open_dir_nofollow("notes")?;
+        let notes = subfolder(&f.dirs[0], "notes")?;
         let fd = rustix::fs::openat(
             &notes,
             name,
@@ -658,4 +648,15 @@ pub fn open_for_writing(mail: &Mail) -> Option<bool> {
         Some(libc::EAGAIN) => Some(true),
         _ => None,
     }
+}
+
+/// A folder of Walt's own inside an inbox (`handoff/`, `notes/`), created if missing, opened
+/// without following a link planted in its place.
+fn subfolder(inbox: &Dir, name: &str) -> io::Result<Dir> {
+    match inbox.create_dir(name) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    inbox.open_dir_nofollow(name)
 }
