@@ -3,8 +3,6 @@
 //! The crate is a pure coordinator (`coord`) inside an I/O shell. See ARCHITECTURE.md for the
 //! map; `main.rs` is the only place that holds ambient authority over the filesystem.
 
-pub mod cli;
-
 /// Every crash point (`fail` crate, compiled in only with the `failpoints` feature): one before
 /// and after each durable step. `FAILPOINTS=<name>=return` makes the daemon abort there, as a
 /// power cut would (no unwinding, no flushing).
@@ -28,28 +26,10 @@ macro_rules! crash_point {
         })
     };
 }
-pub mod config;
+pub mod cmd;
 pub mod coord;
 pub mod daemon;
-pub mod desk;
-pub mod diagnostic;
-pub mod intake;
-pub mod journal;
-pub mod keeper;
-pub mod ledger;
-pub mod lint;
-pub mod log;
-pub mod logview;
-pub mod mailbox;
-pub mod manual;
-pub mod order;
-pub mod par;
-pub mod parse;
-pub mod record;
-pub mod runner;
-pub mod status;
-pub mod studio;
-pub mod submit;
-pub mod tokens;
-pub mod trace;
-pub mod watch;
+pub mod format;
+pub mod inbox;
+pub mod model;
+pub mod store;

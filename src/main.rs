@@ -11,10 +11,12 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use clap::Parser;
 
-use walt::cli::{exit, Cli, Command};
+use walt::cmd::cli::{exit, Cli, Command};
+use walt::cmd::lint;
 use walt::coord::PersonDecision;
-use walt::order::AgentName;
-use walt::{config, diagnostic, lint, studio};
+use walt::format::{config, diagnostic};
+use walt::inbox::studio;
+use walt::model::order::AgentName;
 
 fn main() -> ExitCode {
     // With the `failpoints` feature, FAILPOINTS=<name>=return arms a crash point (tests only).
@@ -85,8 +87,8 @@ fn run(cli: Cli) -> i32 {
     }
 }
 
-fn parse_id(id: &str) -> Result<walt::order::OrderId, i32> {
-    walt::order::OrderId::parse(id).ok_or_else(|| {
+fn parse_id(id: &str) -> Result<walt::model::order::OrderId, i32> {
+    walt::model::order::OrderId::parse(id).ok_or_else(|| {
         eprintln!(
             "walt: `{}` is not an order id (e.g. 0042)",
             id.escape_debug()
@@ -98,7 +100,9 @@ fn parse_id(id: &str) -> Result<walt::order::OrderId, i32> {
 /// The configured agent named on the command line, or a usage error listing them.
 fn agent_arg(cfg: &config::Config, name: &str) -> Result<AgentName, i32> {
     match AgentName::new(name) {
-        Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::order::HUMAN => Ok(a),
+        Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::model::order::HUMAN => {
+            Ok(a)
+        }
         _ => {
             eprintln!(
                 "walt: `{}` is not an agent of this studio (the agents are {})",
@@ -123,14 +127,14 @@ fn claim(cli_root: &Option<PathBuf>, agent: &str) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let inbox = match walt::desk::open_inbox(&root) {
+    let inbox = match walt::inbox::desk::open_inbox(&root) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("walt: cannot open {}/inbox: {e}", path.display());
             return exit::STUDIO;
         }
     };
-    match walt::manual::claim(inbox, &agent) {
+    match walt::cmd::manual::claim(inbox, &agent) {
         Ok(Some(name)) => {
             println!(
                 "{}",
@@ -158,7 +162,7 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
         Ok(i) => i,
         Err(code) => return code,
     };
-    let Some(status) = walt::order::Status::parse(status) else {
+    let Some(status) = walt::model::order::Status::parse(status) else {
         eprintln!(
             "walt: --status {}: use done, failed, halted, rerouted or blocked",
             status.escape_debug()
@@ -169,11 +173,11 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
         Ok(s) => s,
         Err(code) => return code,
     };
-    let open = || walt::desk::open_inbox(&root);
+    let open = || walt::inbox::desk::open_inbox(&root);
     let Some(file) = file else {
         let mut agents = cfg.agent_names();
         agents.push(AgentName::human());
-        let found = match open().and_then(|inbox| walt::manual::find(inbox, &agents, id)) {
+        let found = match open().and_then(|inbox| walt::cmd::manual::find(inbox, &agents, id)) {
             Ok(Some(f)) => f,
             Ok(None) => {
                 eprintln!("walt: order {id} is not queued or active in any inbox; `walt status` lists the open ones");
@@ -185,7 +189,7 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
             }
         };
         let out = PathBuf::from(format!("report-{id}.md"));
-        let text = walt::manual::skeleton(id, &found.agent, status, &found.text);
+        let text = walt::cmd::manual::skeleton(id, &found.agent, status, &found.text);
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -218,7 +222,7 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
             return exit::FAILED;
         }
     };
-    let bytes = match walt::manual::with_header(&bytes, id, status) {
+    let bytes = match walt::cmd::manual::with_header(&bytes, id, status) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("walt: {name}: {e}");
@@ -245,7 +249,7 @@ fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path
             return exit::STUDIO;
         }
     };
-    match walt::submit::deliver_as(inbox, &bytes, &format!("report-{id}")) {
+    match walt::inbox::submit::deliver_as(inbox, &bytes, &format!("report-{id}")) {
         Ok(delivered) => {
             println!("{}", path.join("inbox/walt/new").join(delivered).display());
             exit::OK
@@ -281,9 +285,9 @@ fn log(
             return exit::STUDIO;
         }
     };
-    let filter = walt::logview::Filter { order, event };
+    let filter = walt::cmd::logview::Filter { order, event };
     let mut out = |l: &str| println!("{l}");
-    match walt::logview::show(&logs, &filter, follow, &mut out) {
+    match walt::cmd::logview::show(&logs, &filter, follow, &mut out) {
         Ok(()) => exit::OK,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
@@ -313,8 +317,8 @@ fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let mut ledger = walt::ledger::Ledger::default();
-    if let Err(e) = walt::journal::read(&state, |_, r| ledger.apply(&r)) {
+    let mut ledger = walt::model::ledger::Ledger::default();
+    if let Err(e) = walt::store::journal::read(&state, |_, r| ledger.apply(&r)) {
         eprintln!("walt: {e}");
         return exit::STUDIO;
     }
@@ -324,7 +328,7 @@ fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> i32 {
     };
     let applies = match kind {
         PersonDecision::Unblock => entry.state == "parked",
-        _ => entry.is_open() && entry.kind == walt::ledger::Kind::Order,
+        _ => entry.is_open() && entry.kind == walt::model::ledger::Kind::Order,
     };
     if !applies {
         eprintln!(
@@ -341,19 +345,23 @@ fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> i32 {
     }
     let by = std::env::var("USER").unwrap_or_else(|_| "a person".into());
     let at = jiff::Timestamp::now();
-    let doc = walt::keeper::DecisionFile {
+    let doc = walt::store::keeper::DecisionFile {
         decision: kind.as_str().into(),
         order: id.to_string(),
-        by: walt::parse::one_line(&by),
+        by: walt::format::parse::one_line(&by),
         at: at.to_string(),
     };
     let name = format!("{}-{id}-{}.json", at.as_nanosecond(), kind.as_str());
     let result = state
-        .create_dir_all(walt::keeper::DECISIONS)
+        .create_dir_all(walt::store::keeper::DECISIONS)
         .and_then(|()| {
-            let tmp = format!("{}/.{name}.tmp", walt::keeper::DECISIONS);
+            let tmp = format!("{}/.{name}.tmp", walt::store::keeper::DECISIONS);
             state.write(&tmp, serde_json::to_vec(&doc).expect("decision serializes"))?;
-            state.rename(&tmp, &state, format!("{}/{name}", walt::keeper::DECISIONS))
+            state.rename(
+                &tmp,
+                &state,
+                format!("{}/{name}", walt::store::keeper::DECISIONS),
+            )
         });
     match result {
         Ok(()) => {
@@ -433,8 +441,8 @@ fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> i32 {
     let bytes = match to {
         None => bytes,
         Some(agent) => match AgentName::new(agent) {
-            Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::order::HUMAN => {
-                walt::submit::set_to(&bytes, &a)
+            Ok(a) if cfg.agent(a.as_str()).is_some() || a.as_str() == walt::model::order::HUMAN => {
+                walt::inbox::submit::set_to(&bytes, &a)
             }
             Ok(a) => {
                 eprintln!(
@@ -469,14 +477,14 @@ fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> i32 {
         );
         return exit::USAGE;
     }
-    let inbox = match walt::desk::open_inbox(&root) {
+    let inbox = match walt::inbox::desk::open_inbox(&root) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("walt: cannot open {}/inbox: {e}", path.display());
             return exit::STUDIO;
         }
     };
-    match walt::submit::deliver(inbox, &bytes) {
+    match walt::inbox::submit::deliver(inbox, &bytes) {
         Ok(delivered) => {
             println!("{}", path.join("inbox/walt/new").join(delivered).display());
             exit::OK
@@ -507,19 +515,19 @@ fn status(cli_root: &Option<PathBuf>, json: bool) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let inbox = match walt::desk::open_inbox(&root) {
+    let inbox = match walt::inbox::desk::open_inbox(&root) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("walt: cannot open {}/inbox: {e}", path.display());
             return exit::STUDIO;
         }
     };
-    match walt::status::gather(&cfg, &state, inbox, jiff::Timestamp::now()) {
+    match walt::cmd::status::gather(&cfg, &state, inbox, jiff::Timestamp::now()) {
         Ok(s) => {
             if json {
                 println!("{}", serde_json::to_string(&s).expect("status serializes"));
             } else {
-                print!("{}", walt::status::render(&s));
+                print!("{}", walt::cmd::status::render(&s));
             }
             exit::OK
         }
@@ -531,7 +539,7 @@ fn status(cli_root: &Option<PathBuf>, json: bool) -> i32 {
 }
 
 fn trace(cli_root: &Option<PathBuf>, id: &str, json: bool) -> i32 {
-    let Some(order) = walt::order::OrderId::parse(id) else {
+    let Some(order) = walt::model::order::OrderId::parse(id) else {
         eprintln!(
             "walt: `{}` is not an order id (e.g. 0042)",
             id.escape_debug()
@@ -546,7 +554,7 @@ fn trace(cli_root: &Option<PathBuf>, id: &str, json: bool) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match walt::trace::records(&state, order) {
+    match walt::cmd::trace::records(&state, order) {
         Ok(records) if records.is_empty() => {
             eprintln!("walt: no order {order} in this studio's journal; `walt status` lists the open ones");
             exit::FAILED
@@ -558,7 +566,7 @@ fn trace(cli_root: &Option<PathBuf>, id: &str, json: bool) -> i32 {
                     serde_json::to_string_pretty(&records).expect("records serialize")
                 );
             } else {
-                print!("{}", walt::trace::render(order, &records));
+                print!("{}", walt::cmd::trace::render(order, &records));
             }
             exit::OK
         }
@@ -669,7 +677,7 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::other("is a directory"));
     }
     let mut buf = Vec::new();
-    f.take(walt::parse::MAX_BYTES as u64 + 1)
+    f.take(walt::format::parse::MAX_BYTES as u64 + 1)
         .read_to_end(&mut buf)?;
     Ok(buf)
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use walt::coord::meter::Counter;
 use walt::coord::{Event, Walt};
-use walt::order::OrderId;
+use walt::model::order::OrderId;
 
 fn request(i: usize) -> String {
     format!(
@@ -225,7 +225,7 @@ impl Counter for Free {
 
 /// Walt deciding N requests in process: with tiktoken, and with a counter that costs nothing.
 fn metering(n: usize) -> (Duration, Duration) {
-    let cfg = walt::config::parse(
+    let cfg = walt::format::config::parse(
         "[walt]\nrotate_at = 900000\nceiling = 1000000\n[agents.chip]\nowns = [\"repos/**/*.rs\"]\n[agents.rex]\n",
     )
     .unwrap();
@@ -244,7 +244,7 @@ fn metering(n: usize) -> (Duration, Duration) {
         t.elapsed()
     };
     // Warm the tokenizer once so its one-time load is not billed to the orders.
-    let tk = walt::tokens::Tiktoken::new(walt::config::Encoding::O200kBase);
+    let tk = walt::daemon::tokens::Tiktoken::new(walt::format::config::Encoding::O200kBase);
     tk.count("warm up");
     let free = run(Box::new(Free));
     let metered = run(Box::new(tk));

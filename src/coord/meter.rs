@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::order::OrderId;
+use crate::model::order::OrderId;
 
 /// Counts tokens. The daemon uses tiktoken (`tokens::Tiktoken`); tests may count anything.
 /// A counter never counts more tokens than the text has bytes (true of byte-level BPE, where

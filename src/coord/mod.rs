@@ -13,11 +13,11 @@ pub mod route;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::Config;
-use crate::diagnostic::has_errors;
-use crate::order::{AgentName, OrderId, Status, WorkOrder};
-use crate::parse::{self, Author, Context};
-use crate::record::{Level, Record};
+use crate::format::config::Config;
+use crate::format::diagnostic::has_errors;
+use crate::format::parse::{self, Author, Context};
+use crate::model::order::{AgentName, OrderId, Status, WorkOrder};
+use crate::model::record::{Level, Record};
 use meter::{Counter, Meter, Verdict};
 use recovery::{Facts, Failure};
 use route::{Decision, Refusal};
@@ -478,7 +478,7 @@ impl Walt {
         };
         let parsed = parse::parse_order(text.as_bytes(), ctx);
         if !parsed.is_ok() {
-            let first = crate::diagnostic::first_error(&parsed.diagnostics);
+            let first = crate::format::diagnostic::first_error(&parsed.diagnostics);
             return self.hold(
                 id,
                 name,
@@ -488,7 +488,7 @@ impl Walt {
             );
         }
         let request = parsed.value;
-        if self.cfg.walt.brain == crate::config::Brain::Command {
+        if self.cfg.walt.brain == crate::format::config::Brain::Command {
             return self.consult(id, name, text, request, None, 1);
         }
         self.by_rules(id, name, text, request, None)
@@ -1075,7 +1075,7 @@ impl Walt {
             );
         };
         if !parsed.diagnostics.iter().all(|d| !d.is_error()) {
-            let first = crate::diagnostic::first_error(&parsed.diagnostics);
+            let first = crate::format::diagnostic::first_error(&parsed.diagnostics);
             return self.hold(
                 rid,
                 name,

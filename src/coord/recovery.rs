@@ -2,7 +2,7 @@
 //! attempts this order has had and may have, which fallbacks exist and were tried, how many
 //! times it was rerouted, and how much it matters. Pure: facts in, a decision out.
 
-use crate::order::{AgentName, Priority};
+use crate::model::order::{AgentName, Priority};
 
 /// What went wrong with an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

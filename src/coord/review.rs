@@ -1,7 +1,7 @@
 //! Review at collection (SPEC §4.4): a report is checked against the order it answers before it
 //! is accepted. Pure: the order, the report and what the shell observed are plain values.
 
-use crate::order::{Branch, Report, Status, WorkOrder};
+use crate::model::order::{Branch, Report, Status, WorkOrder};
 
 /// Why a report is not accepted as it stands. Each is one sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]

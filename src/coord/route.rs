@@ -6,8 +6,8 @@
 //! person, with the reason "no handler". A `to:` that the ownership rules contradict needs
 //! `override: <reason>`.
 
-use crate::config::Config;
-use crate::order::{AgentName, WorkOrder, HUMAN, WALT};
+use crate::format::config::Config;
+use crate::model::order::{AgentName, WorkOrder, HUMAN, WALT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {

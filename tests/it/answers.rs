@@ -3,8 +3,8 @@
 
 use walt::coord::recovery::{decide, reroute, Decision, Facts, Failure};
 use walt::coord::review::review;
-use walt::order::{AgentName, Priority};
-use walt::parse::{self, Context};
+use walt::format::parse::{self, Context};
+use walt::model::order::{AgentName, Priority};
 
 use crate::common::*;
 

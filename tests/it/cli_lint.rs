@@ -27,7 +27,7 @@ fn init_lays_out_the_studio_of_spec_section_1() {
     let config = s.read("config/walt.toml");
     assert!(config.starts_with("# walt.toml"));
     assert!(config.contains("[agents.chip]") && config.contains("[agents.rex]"));
-    assert!(walt::config::parse(&config).is_ok());
+    assert!(walt::format::config::parse(&config).is_ok());
 }
 
 #[test]

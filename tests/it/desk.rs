@@ -7,9 +7,9 @@ use std::os::unix::fs::symlink;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use walt::coord::Tray;
-use walt::desk::{open_inbox, Desk};
-use walt::mailbox::{Folder, NotMail};
-use walt::order::AgentName;
+use walt::inbox::desk::{open_inbox, Desk};
+use walt::inbox::mailbox::{Folder, NotMail};
+use walt::model::order::AgentName;
 
 use crate::common::*;
 

@@ -4,10 +4,10 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use proptest::prelude::*;
-use walt::config;
 use walt::coord::meter::{band, Counter};
 use walt::coord::{Effect, Event, Walt};
-use walt::order::{AgentName, OrderId};
+use walt::format::config;
+use walt::model::order::{AgentName, OrderId};
 
 use crate::common::*;
 

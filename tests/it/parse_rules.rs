@@ -1,9 +1,9 @@
 //! Every rule of SPEC §2 (work orders) and §3 (reports): a table of breaches, each of which must
 //! give its diagnostic on the right line, and clean inputs that must give none.
 
-use walt::diagnostic::{Diagnostic, Severity};
-use walt::order::{AgentName, Branch, Status};
-use walt::parse::{self, Author, Context};
+use walt::format::diagnostic::{Diagnostic, Severity};
+use walt::format::parse::{self, Author, Context};
+use walt::model::order::{AgentName, Branch, Status};
 
 pub const GOOD_ORDER: &str = "---
 to: chip
@@ -124,7 +124,7 @@ fn both_label_forms_parse_alike_and_case_does_not_matter() {
 #[test]
 fn canonical_rendering_round_trips_and_lints_clean_as_walt() {
     let mut o = parse::parse_order(GOOD_ORDER.as_bytes(), Context::default()).value;
-    o.header.id = Some(walt::order::OrderId(42));
+    o.header.id = Some(walt::model::order::OrderId(42));
     o.header.from = Some("walt".into());
     o.header.attempt = Some(1);
     o.header.reason = Some("owns repos/**/*.sql\nforged: yes".into());
@@ -233,7 +233,7 @@ fn warnings_are_not_errors() {
     let text = GOOD_ORDER.replace("- `cargo test -p pipeline` passes", "- ask Rex");
     let d = order_diags(&text, Author::Person);
     assert!(!d.is_empty());
-    assert!(!walt::diagnostic::has_errors(&d));
+    assert!(!walt::format::diagnostic::has_errors(&d));
 }
 
 #[test]
@@ -435,8 +435,8 @@ mod properties {
                 prop_assert!(d.line <= lines, "{d:?} past the end of {lines} lines");
                 prop_assert!(d.col >= 1);
             }
-            let linted = walt::lint::lint("x.md", text.as_bytes(), None);
-            let _ = walt::lint::render("x.md", &linted);
+            let linted = walt::cmd::lint::lint("x.md", text.as_bytes(), None);
+            let _ = walt::cmd::lint::render("x.md", &linted);
         }
 
         #[test]

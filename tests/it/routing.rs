@@ -1,11 +1,11 @@
 //! Routing (SPEC §4.2) and the coordinator's effects, with plain values; and end to end
 //! through the real daemon, with `walt trace` telling each decision's story.
 
-use walt::config::{self, Config};
 use walt::coord::route::{route, Refusal, Rule};
 use walt::coord::{meter::Counter, Effect, Event, Walt};
-use walt::order::{AgentName, OrderId, WorkOrder};
-use walt::parse::{self, Author, Context};
+use walt::format::config::{self, Config};
+use walt::format::parse::{self, Author, Context};
+use walt::model::order::{AgentName, OrderId, WorkOrder};
 
 use crate::common::*;
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use cap_std::fs::Dir;
 
-use crate::log::{human_line, LOG};
-use crate::order::OrderId;
-use crate::record::Record;
+use crate::model::order::OrderId;
+use crate::model::record::Record;
+use crate::store::log::{human_line, LOG};
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

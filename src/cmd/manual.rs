@@ -6,9 +6,9 @@ use std::io;
 
 use cap_std::fs::Dir;
 
-use crate::mailbox::{is_archive, EntryKind, Folder, Mailbox};
-use crate::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick};
-use crate::parse::{self, Context, MAX_BYTES};
+use crate::format::parse::{self, Context, MAX_BYTES};
+use crate::inbox::mailbox::{is_archive, EntryKind, Folder, Mailbox};
+use crate::model::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick};
 
 /// Moves the oldest order (lowest id) in `inbox/<agent>/new/` to `active/`, touches it (the
 /// lease starts now) and returns its name; `None` when nothing is queued.

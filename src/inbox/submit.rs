@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::Dir;
 
-use crate::mailbox::{Folder, Mailbox};
-use crate::order::AgentName;
+use crate::inbox::mailbox::{Folder, Mailbox};
+use crate::model::order::AgentName;
 
 /// Sets `to:` in a work order's front matter (adding front matter if there is none).
 pub fn set_to(bytes: &[u8], to: &AgentName) -> Vec<u8> {

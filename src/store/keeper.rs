@@ -6,11 +6,11 @@ use std::io::{Read, Seek, Write};
 use cap_std::fs::{Dir, OpenOptions};
 
 use crate::coord::PersonDecision;
-use crate::journal::{Fatal, Journal, JournalError, Replayed};
-use crate::ledger::Ledger;
-use crate::log::{now_ts, EventLog};
-use crate::order::OrderId;
-use crate::record::Record;
+use crate::model::ledger::Ledger;
+use crate::model::order::OrderId;
+use crate::model::record::Record;
+use crate::store::journal::{Fatal, Journal, JournalError, Replayed};
+use crate::store::log::{now_ts, EventLog};
 
 pub const LOCK: &str = "walt.lock";
 pub const LEDGER: &str = "ledger.json";
@@ -80,7 +80,7 @@ fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
         file.rewind().map_err(io)?;
         match file.write_all(pid.as_bytes()) {
             Ok(()) => {}
-            Err(e) if crate::journal::is_disk_full(&e) => {}
+            Err(e) if crate::store::journal::is_disk_full(&e) => {}
             Err(e) => return Err(io(e)),
         }
     }

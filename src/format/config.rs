@@ -12,8 +12,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::Diagnostic;
-use crate::order::AgentName;
+use crate::format::diagnostic::Diagnostic;
+use crate::model::order::AgentName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {

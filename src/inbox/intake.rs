@@ -12,13 +12,13 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use crate::diagnostic::{self, Diagnostic};
-use crate::ledger::Ledger;
-use crate::mailbox::{open_for_writing, EntryKind, Folder, Mail, Mailbox, NotMail};
-use crate::order::{slug, AgentName, OrderId, WALT};
-use crate::parse::{self, Author, Context, Doc, MAX_BYTES};
-use crate::record::{Level, Record};
-use crate::studio::INBOX_FOLDERS;
+use crate::format::diagnostic::{self, Diagnostic};
+use crate::format::parse::{self, Author, Context, Doc, MAX_BYTES};
+use crate::inbox::mailbox::{open_for_writing, EntryKind, Folder, Mail, Mailbox, NotMail};
+use crate::inbox::studio::INBOX_FOLDERS;
+use crate::model::ledger::Ledger;
+use crate::model::order::{slug, AgentName, OrderId, WALT};
+use crate::model::record::{Level, Record};
 
 /// The rule an order delivered straight into a specialist's inbox is recorded with.
 pub const BY_HAND: &str = "delivered by hand";
@@ -154,7 +154,8 @@ impl Intake {
                         && entry.kind == EntryKind::Dir
                         && (INBOX_FOLDERS.iter().any(|f| OsStr::new(f) == entry.name)
                             || (inbox.as_str() == WALT && entry.name == "handoff")
-                            || (inbox.as_str() == crate::order::HUMAN && entry.name == "notes"))
+                            || (inbox.as_str() == crate::model::order::HUMAN
+                                && entry.name == "notes"))
                     {
                         continue;
                     }

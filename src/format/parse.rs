@@ -5,8 +5,8 @@
 //! daemon's intake and the review of Walt's own output all call these same functions, so a file
 //! that lints clean is a file the daemon takes.
 
-use crate::diagnostic::{has_errors, Diagnostic};
-use crate::order::{
+use crate::format::diagnostic::{has_errors, Diagnostic};
+use crate::model::order::{
     AgentName, Branch, OrderHeader, OrderId, Priority, Report, ReportHeader, Status, Tick,
     WorkOrder,
 };

@@ -1,9 +1,9 @@
 //! `walt lint`: one file's bytes → the diagnostics a person reads. The same parser the daemon
 //! uses decides; this module only chooses the kind and renders.
 
-use crate::diagnostic::{self, Diagnostic};
-use crate::order::AgentName;
-use crate::parse::{self, Author, Context, Doc};
+use crate::format::diagnostic::{self, Diagnostic};
+use crate::format::parse::{self, Author, Context, Doc};
+use crate::model::order::AgentName;
 
 /// What a file turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct Linted {
 pub fn lint(name: &str, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted {
     let (text, _) = parse::decode(bytes);
     if name.ends_with(".toml") {
-        let diagnostics = match crate::config::parse(&text) {
+        let diagnostics = match crate::format::config::parse(&text) {
             Ok(_) => Vec::new(),
             Err(d) => d,
         };

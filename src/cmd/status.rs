@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use cap_std::fs::Dir;
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::coord::meter::band;
-use crate::journal::{self, JournalError};
-use crate::ledger::{Kind, Ledger};
-use crate::mailbox::{EntryKind, Folder, Mailbox};
-use crate::order::AgentName;
+use crate::format::config::Config;
+use crate::inbox::mailbox::{EntryKind, Folder, Mailbox};
+use crate::model::ledger::{Kind, Ledger};
+use crate::model::order::AgentName;
+use crate::store::journal::{self, JournalError};
 
 #[derive(Debug, Serialize)]
 pub struct WaltStatus {
@@ -66,7 +66,7 @@ fn paused(state: &Dir) -> Option<String> {
         if !line.contains("\"event\":\"daemon.") {
             continue;
         }
-        if let Ok(r) = serde_json::from_str::<crate::record::Record>(&line) {
+        if let Ok(r) = serde_json::from_str::<crate::model::record::Record>(&line) {
             if r.event != "daemon.rescan" {
                 last = Some(r);
             }

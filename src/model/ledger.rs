@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::order::OrderId;
-use crate::record::Record;
+use crate::model::order::OrderId;
+use crate::model::record::Record;
 
 /// What a studio file is: a request to Walt, an order to a specialist, a report back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -13,6 +13,10 @@
 //! journal or folder that cannot be made durable (`Fatal::NotDurable`, an fsync error) stops it
 //! rather than acknowledge what is not on disk.
 
+pub mod par;
+pub mod runner;
+pub mod tokens;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -21,21 +25,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::Dir;
 
-use crate::config::{self, Config};
 use crate::coord::{Effect, Event, Walt};
-use crate::desk::{self, Desk};
-use crate::diagnostic;
-use crate::intake::Intake;
-use crate::journal::Fatal;
-use crate::keeper::{Keeper, KeeperError};
-use crate::ledger::{Kind, Ledger};
-use crate::mailbox::{EntryKind, Folder, Mailbox};
-use crate::order::{AgentName, OrderId, WALT};
-use crate::parse::MAX_BYTES;
-use crate::record::{Level, Record};
-use crate::studio::CONFIG;
-use crate::tokens::Tiktoken;
-use crate::watch::{self, Wake};
+use crate::daemon::tokens::Tiktoken;
+use crate::format::config::{self, Config};
+use crate::format::diagnostic;
+use crate::format::parse::MAX_BYTES;
+use crate::inbox::desk::{self, Desk};
+use crate::inbox::intake::Intake;
+use crate::inbox::mailbox::{EntryKind, Folder, Mailbox};
+use crate::inbox::studio::CONFIG;
+use crate::inbox::watch::{self, Wake};
+use crate::model::ledger::{Kind, Ledger};
+use crate::model::order::{AgentName, OrderId, WALT};
+use crate::model::record::{Level, Record};
+use crate::store::journal::Fatal;
+use crate::store::keeper::{Keeper, KeeperError};
 
 pub struct Options {
     /// The studio's path, used only to name folders to inotify (which takes paths); all file
@@ -133,7 +137,7 @@ pub fn run(root: Dir, opts: Options) -> Result<(), DaemonError> {
         let studio = root.try_clone().map_err(studio_io("the studio"))?;
         match run_once(studio, &opts, &tx, &rx, resumed.take()) {
             Err(DaemonError::Fatal(Fatal::DiskFull(e))) => {
-                crate::runner::stop_all();
+                crate::daemon::runner::stop_all();
                 // A run that got somewhere resets the wait; one that filled the disk again at
                 // once waits longer each time.
                 pauses = if began.elapsed() > Duration::from_secs(60) {
@@ -165,7 +169,7 @@ fn wait_for_space(
 ) -> Result<Option<u64>, DaemonError> {
     const ENOUGH: u64 = 1 << 20;
     let state = root.open_dir("state").map_err(studio_io("state/"))?;
-    let mut paused = crate::keeper::Paused::hold(state, opts.echo)?;
+    let mut paused = crate::store::keeper::Paused::hold(state, opts.echo)?;
     paused.log(
         &Record::new("daemon.paused")
             .level(Level::Error)
@@ -238,7 +242,11 @@ fn run_once(
         watch_paths.push(base.join("active"));
         watch_paths.push(base);
     }
-    watch_paths.push(opts.root_path.join("state").join(crate::keeper::DECISIONS));
+    watch_paths.push(
+        opts.root_path
+            .join("state")
+            .join(crate::store::keeper::DECISIONS),
+    );
     let watch = watch::install(&watch_paths, tx.clone());
 
     let generation = ledger
@@ -396,7 +404,7 @@ struct Shell {
     /// Command agents' runs in progress, and runs that ended (filled by the runner's threads;
     /// a std Mutex: it is held for a push or a drain, never across I/O).
     running: BTreeMap<OrderId, AgentName>,
-    finished: std::sync::Arc<std::sync::Mutex<Vec<crate::runner::Finished>>>,
+    finished: std::sync::Arc<std::sync::Mutex<Vec<crate::daemon::runner::Finished>>>,
     /// Why each command agent that cannot run is refused (Landlock unavailable).
     refused: BTreeMap<String, String>,
     /// Paths changed under `repos/`, from the recursive watch.
@@ -476,7 +484,7 @@ impl Shell {
             let by_hand: Vec<OrderId> = batch
                 .records
                 .iter()
-                .filter(|r| r.rule.as_deref() == Some(crate::intake::BY_HAND))
+                .filter(|r| r.rule.as_deref() == Some(crate::inbox::intake::BY_HAND))
                 .filter_map(|r| r.order)
                 .collect();
             self.commit(batch.records)?;
@@ -569,12 +577,12 @@ impl Shell {
         // Each order's file is read and parsed on its own, so the files are shared out over
         // the cores; Walt then takes them up in one event.
         let mb = self.desk.mailbox();
-        let open: Vec<&crate::ledger::Entry> = self
+        let open: Vec<&crate::model::ledger::Entry> = self
             .ledger
             .open()
             .filter(|e| e.kind == Kind::Order)
             .collect();
-        let results = crate::par::map(&open, |e| resumable(mb, e));
+        let results = crate::daemon::par::map(&open, |e| resumable(mb, e));
         drop(open);
         let mut resumed = Vec::with_capacity(results.len());
         for r in results.into_iter().flatten() {
@@ -619,7 +627,7 @@ impl Shell {
                     max_seen = max_seen.max(id.0);
                     if e.kind != EntryKind::File
                         || name.ends_with(".why.md")
-                        || crate::mailbox::is_archive(name)
+                        || crate::inbox::mailbox::is_archive(name)
                         || OrderId::from_file_name(name).is_none()
                     {
                         continue;
@@ -707,7 +715,7 @@ impl Shell {
                                 .and_then(Result::ok)
                                 .map(text)
                                 .unwrap_or_default();
-                            if crate::parse::looks_like_report(&text) {
+                            if crate::format::parse::looks_like_report(&text) {
                                 "report"
                             } else {
                                 "request"
@@ -843,7 +851,7 @@ impl Shell {
             } else {
                 Folder::Active
             };
-            let mut find = |folder: Folder, mb: &crate::mailbox::Mailbox| -> bool {
+            let mut find = |folder: Folder, mb: &crate::inbox::mailbox::Mailbox| -> bool {
                 let names = listed.entry((agent.clone(), folder)).or_insert_with(|| {
                     mb.list(&agent_name, folder)
                         .map(|v| {
@@ -1025,9 +1033,9 @@ impl Shell {
                 let out = match kind {
                     Kind::Report => {
                         // What changed under repos/ during the attempt goes to review with it.
-                        let re = crate::parse::parse_report(
+                        let re = crate::format::parse::parse_report(
                             text.as_bytes(),
-                            crate::parse::Context::default(),
+                            crate::format::parse::Context::default(),
                         )
                         .value
                         .header
@@ -1117,7 +1125,7 @@ impl Shell {
                     _ => Ok(()),
                 };
                 if let Err(err) = result {
-                    if crate::journal::is_disk_full(&err) {
+                    if crate::store::journal::is_disk_full(&err) {
                         // Not this order's trouble: pause, and start over when there is space
                         // (what was decided is journaled; the folders say the rest).
                         return Err(Fatal::DiskFull(err).into());
@@ -1171,7 +1179,7 @@ impl Shell {
             let answer = if rounds > 4 {
                 Err("asked too often".to_string())
             } else {
-                let (answer, stderr) = crate::runner::ask_brain(
+                let (answer, stderr) = crate::daemon::runner::ask_brain(
                     &self.cfg.walt.brain_command,
                     &prompt,
                     self.cfg.walt.brain_timeout,
@@ -1182,7 +1190,7 @@ impl Shell {
                         Record::new("brain.stderr").order(id).reason(
                             stderr
                                 .lines()
-                                .map(crate::parse::one_line)
+                                .map(crate::format::parse::one_line)
                                 .collect::<Vec<_>>()
                                 .join(" / "),
                         ),
@@ -1227,7 +1235,7 @@ impl Shell {
 
     /// Refuses, up front and once, every command agent that could not be confined.
     fn check_confinement(&mut self) {
-        let landlock = crate::runner::landlock_available();
+        let landlock = crate::daemon::runner::landlock_available();
         for a in &self.cfg.agents {
             if a.command.is_none() || a.unconfined {
                 if a.command.is_some() {
@@ -1419,7 +1427,7 @@ impl Shell {
                 agent: agent.clone(),
                 state: "active".into(),
             });
-            let job = crate::runner::Job {
+            let job = crate::daemon::runner::Job {
                 id,
                 agent: agent.clone(),
                 command: a.command.clone().expect("command"),
@@ -1432,7 +1440,7 @@ impl Shell {
                 log,
             };
             let sink = self.finished.clone();
-            match crate::runner::start(
+            match crate::daemon::runner::start(
                 job,
                 move |f| sink.lock().expect("finished lock").push(f),
                 self.wake.clone(),
@@ -1442,10 +1450,8 @@ impl Shell {
                 }
                 Err(e) => {
                     // It never started: answer it like a run that failed at once.
-                    self.finished
-                        .lock()
-                        .expect("finished lock")
-                        .push(crate::runner::Finished {
+                    self.finished.lock().expect("finished lock").push(
+                        crate::daemon::runner::Finished {
                             id,
                             agent: agent.clone(),
                             report: None,
@@ -1453,7 +1459,8 @@ impl Shell {
                             timed_out: false,
                             tail: e,
                             elapsed: Duration::ZERO,
-                        });
+                        },
+                    );
                     self.running.insert(id, agent);
                 }
             }
@@ -1464,7 +1471,7 @@ impl Shell {
     /// Files a report into `inbox/walt/new/` for every run that ended; the next scan takes it
     /// and Walt reviews it like any other.
     fn collect_runs(&mut self) -> Result<(), DaemonError> {
-        let done: Vec<crate::runner::Finished> =
+        let done: Vec<crate::daemon::runner::Finished> =
             std::mem::take(&mut *self.finished.lock().expect("finished lock"));
         for f in done {
             self.running.remove(&f.id);
@@ -1476,7 +1483,7 @@ impl Shell {
                 .unwrap_or_default();
             let report = match (&f.report, f.timed_out) {
                 (Some(r), false) => r.clone(),
-                _ => crate::runner::failed_report(&f, &f.agent, &acceptance),
+                _ => crate::daemon::runner::failed_report(&f, &f.agent, &acceptance),
             };
             let name = format!(
                 "report-{}-run-{}.md",
@@ -1559,7 +1566,7 @@ impl Shell {
 /// (`None` for an entry naming no valid agent; an error saying why when the file cannot be read).
 fn resumable(
     mb: &Mailbox,
-    e: &crate::ledger::Entry,
+    e: &crate::model::ledger::Entry,
 ) -> Option<Result<crate::coord::Resume, String>> {
     let agent = AgentName::new(&e.agent).ok()?;
     let folder = match e.folder() {
@@ -1581,7 +1588,8 @@ fn resumable(
             folder.display(&agent, &e.name)
         )));
     };
-    let order = crate::parse::parse_order(&bytes, crate::parse::Context::default()).value;
+    let order =
+        crate::format::parse::parse_order(&bytes, crate::format::parse::Context::default()).value;
     Some(Ok(crate::coord::Resume {
         id: e.id,
         agent,

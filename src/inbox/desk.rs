@@ -14,8 +14,8 @@ use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
 
 use crate::coord::Tray;
-use crate::mailbox::{Folder, Mailbox};
-use crate::order::AgentName;
+use crate::inbox::mailbox::{Folder, Mailbox};
+use crate::model::order::AgentName;
 
 pub struct Desk {
     mailbox: Mailbox,

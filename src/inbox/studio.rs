@@ -7,8 +7,8 @@ use std::io::Write;
 
 use cap_std::fs::{Dir, OpenOptions};
 
-use crate::config::SAMPLE;
-use crate::order::{AgentName, HUMAN, WALT};
+use crate::format::config::SAMPLE;
+use crate::model::order::{AgentName, HUMAN, WALT};
 
 pub const CONFIG: &str = "config/walt.toml";
 /// The folders of every inbox. `tmp/` is staging for atomic writers and never read as mail.

@@ -3,9 +3,9 @@
 
 use cap_std::fs::Dir;
 
-use crate::journal::{self, JournalError};
-use crate::order::OrderId;
-use crate::record::Record;
+use crate::model::order::OrderId;
+use crate::model::record::Record;
+use crate::store::journal::{self, JournalError};
 
 pub fn records(state: &Dir, id: OrderId) -> Result<Vec<Record>, JournalError> {
     let mut out = Vec::new();

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 use cap_std::fs::{Dir, OpenOptions};
 
-use crate::record::Record;
+use crate::model::record::Record;
 
 pub const JOURNAL: &str = "journal.jsonl";
 

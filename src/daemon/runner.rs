@@ -24,8 +24,8 @@ use landlock::{
     RulesetCreated, RulesetCreatedAttr, ABI,
 };
 
-use crate::order::{AgentName, OrderId};
-use crate::watch::Wake;
+use crate::inbox::watch::Wake;
+use crate::model::order::{AgentName, OrderId};
 
 /// Sets up a child between fork and exec: its own process group (so a timeout kills all it
 /// started), death with the daemon, Landlock fully enforced (or the child fails before it
@@ -328,7 +328,7 @@ pub fn start(
             .filter(|r| !r.trim().is_empty())
             .or_else(|| {
                 let text = String::from_utf8_lossy(&stdout).into_owned();
-                crate::parse::looks_like_report(&text).then_some(text)
+                crate::format::parse::looks_like_report(&text).then_some(text)
             });
         let mut all = String::from_utf8_lossy(&stdout).into_owned();
         all.push_str(&String::from_utf8_lossy(&stderr));
@@ -370,7 +370,7 @@ pub fn failed_report(f: &Finished, agent: &AgentName, acceptance: &[String]) -> 
     };
     let mut out = format!("---\nre: {}\nfrom: {agent}\nstatus: failed\n---\n**Outcome:** The command agent did not finish the order.\n\n**Acceptance:**\n", f.id);
     for a in acceptance {
-        out.push_str(&format!("- [ ] {}\n", crate::parse::one_line(a)));
+        out.push_str(&format!("- [ ] {}\n", crate::format::parse::one_line(a)));
     }
     if acceptance.is_empty() {
         out.push_str("- [ ] the order is done\n");
@@ -378,7 +378,7 @@ pub fn failed_report(f: &Finished, agent: &AgentName, acceptance: &[String]) -> 
     let tail: String = f
         .tail
         .lines()
-        .map(|l| format!(" / {}", crate::parse::one_line(l)))
+        .map(|l| format!(" / {}", crate::format::parse::one_line(l)))
         .collect();
     out.push_str(&format!(
         "\n**Touched:**\n- none\n\n**Note:** {why}; last output:{}\n",
@@ -494,7 +494,7 @@ fn ask_in(
     let out_t = std::thread::spawn(move || {
         let mut b = Vec::new();
         let _ = (&mut out)
-            .take(crate::parse::MAX_BYTES as u64 * 2)
+            .take(crate::format::parse::MAX_BYTES as u64 * 2)
             .read_to_end(&mut b);
         b
     });

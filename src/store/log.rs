@@ -9,7 +9,7 @@ use std::io::Write;
 
 use cap_std::fs::{Dir, OpenOptions};
 
-use crate::record::{Level, Record};
+use crate::model::record::{Level, Record};
 
 pub const LOG: &str = "walt.jsonl";
 

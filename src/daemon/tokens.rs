@@ -3,8 +3,8 @@
 //! The singletons load each encoding once per process (a fresh `o200k_base()` costs ~120 ms and
 //! ~46 MB here); `encode_ordinary` treats special-token text in untrusted input as plain text.
 
-use crate::config::Encoding;
 use crate::coord::meter::Counter;
+use crate::format::config::Encoding;
 
 pub struct Tiktoken {
     bpe: &'static tiktoken_rs::CoreBPE,
@@ -27,6 +27,6 @@ impl Counter for Tiktoken {
 
     /// Large batches (the orders resumed at start-up) are shared out over the cores.
     fn count_all(&self, texts: &[&str]) -> Vec<u32> {
-        crate::par::map(texts, |t| self.count(t))
+        crate::daemon::par::map(texts, |t| self.count(t))
     }
 }

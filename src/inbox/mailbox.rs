@@ -22,8 +22,8 @@ use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
 use rustix::fs::{FileType, Mode, OFlags, RenameFlags};
 
-use crate::order::AgentName;
-use crate::studio::INBOX_FOLDERS;
+use crate::inbox::studio::INBOX_FOLDERS;
+use crate::model::order::AgentName;
 
 /// The folders of an inbox. `Root` is the hand-drop slot `inbox/<agent>/` itself.
 #[derive(
