@@ -327,7 +327,7 @@ fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> i32 {
         return exit::FAILED;
     };
     let applies = match kind {
-        PersonDecision::Unblock => entry.state == "parked",
+        PersonDecision::Unblock => entry.state == walt::model::state::State::Parked,
         _ => entry.is_open() && entry.kind == walt::model::ledger::Kind::Order,
     };
     if !applies {

@@ -7,7 +7,7 @@ use std::io;
 use cap_std::fs::Dir;
 
 use crate::format::parse::{self, Context, MAX_BYTES};
-use crate::inbox::mailbox::{is_archive, EntryKind, Folder, Mailbox};
+use crate::inbox::mailbox::{is_archive, EntryKind, Folder, Mailbox, MoveError};
 use crate::model::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick};
 
 /// Moves the oldest order (lowest id) in `inbox/<agent>/new/` to `active/`, touches it (the
@@ -26,20 +26,13 @@ pub fn claim(inbox: Dir, agent: &AgentName) -> io::Result<Option<String>> {
     queued.sort();
     for (_, name) in queued {
         // Another claimer may win the race for this one (NOREPLACE, or it is gone): try the next.
-        match mb.rename(
-            agent,
-            Folder::New,
-            OsStr::new(&name),
-            Folder::Active,
-            OsStr::new(&name),
-        ) {
+        match mb.move_synced(agent, Folder::New, Folder::Active, OsStr::new(&name)) {
             Ok(()) => {
+                // The lease starts now (a touch is not a move: no sync needed for it).
                 mb.touch(agent, Folder::Active, OsStr::new(&name))?;
-                mb.sync(agent, Folder::New)?;
-                mb.sync(agent, Folder::Active)?;
                 return Ok(Some(name));
             }
-            Err(e)
+            Err(MoveError::Rename(e))
                 if matches!(
                     e.kind(),
                     io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
@@ -47,7 +40,7 @@ pub fn claim(inbox: Dir, agent: &AgentName) -> io::Result<Option<String>> {
             {
                 continue
             }
-            Err(e) => return Err(e),
+            Err(MoveError::Rename(e) | MoveError::Sync(e)) => return Err(e),
         }
     }
     Ok(None)

@@ -12,6 +12,7 @@ use crate::format::config::Config;
 use crate::inbox::mailbox::{EntryKind, Folder, Mailbox};
 use crate::model::ledger::{Kind, Ledger};
 use crate::model::order::AgentName;
+use crate::model::state::State;
 use crate::store::journal::{self, JournalError};
 
 #[derive(Debug, Serialize)]
@@ -26,7 +27,7 @@ pub struct WaltStatus {
 pub struct OrderStatus {
     pub id: String,
     pub agent: String,
-    pub state: String,
+    pub state: State,
     pub age_s: u64,
     pub attempt: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,16 +142,11 @@ pub fn gather(
     let mut inboxes = BTreeMap::new();
     let mut names: Vec<AgentName> = vec![AgentName::walt(), AgentName::human()];
     names.extend(cfg.agent_names());
-    let mut present: BTreeMap<(String, &'static str), std::collections::HashSet<String>> =
+    let mut present: BTreeMap<(String, Folder), std::collections::HashSet<String>> =
         BTreeMap::new();
     for a in &names {
         let mut d = Depth::default();
-        for (folder, label) in [
-            (Folder::New, "new"),
-            (Folder::Active, "active"),
-            (Folder::Held, "held"),
-            (Folder::Done, "done"),
-        ] {
+        for folder in Folder::MAIL {
             let entries: Vec<String> = mb
                 .list(a, folder)
                 .unwrap_or_default()
@@ -170,27 +166,31 @@ pub fn gather(
                 Folder::Held => d.held = entries.len(),
                 _ => {}
             }
-            present.insert((a.to_string(), label), entries.into_iter().collect());
+            present.insert((a.to_string(), folder), entries.into_iter().collect());
         }
         inboxes.insert(a.to_string(), d);
     }
     let mut orders = Vec::new();
     for e in ledger.open() {
         // Folders win: if the file is not where the journal last saw it, say where it is.
-        let mut state_now = e.state.clone();
-        let here = present
-            .get(&(e.agent.clone(), leak(&e.state)))
-            .is_some_and(|s| s.contains(&e.name));
+        let mut state_now = e.state;
+        let here = e.state.is_live()
+            && present
+                .get(&(e.agent.clone(), e.state.folder().unwrap_or(Folder::New)))
+                .is_some_and(|s| s.contains(&e.name));
         if !here {
-            if let Some(label) = ["active", "new", "done", "held"].into_iter().find(|l| {
-                present
-                    .get(&(e.agent.clone(), *l))
-                    .is_some_and(|s| s.contains(&e.name))
-            }) {
-                state_now = label.to_string();
+            if let Some(f) = [Folder::Active, Folder::New, Folder::Done, Folder::Held]
+                .into_iter()
+                .find(|f| {
+                    present
+                        .get(&(e.agent.clone(), *f))
+                        .is_some_and(|s| s.contains(&e.name))
+                })
+            {
+                state_now = f.into();
             }
         }
-        if matches!(state_now.as_str(), "done" | "held") || e.kind == Kind::Report {
+        if matches!(state_now, State::Done | State::Held) || e.kind == Kind::Report {
             continue;
         }
         let age_s = e
@@ -218,7 +218,7 @@ pub fn gather(
         paused: paused(state),
         ..Attention::default()
     };
-    if let Some(names) = present.get(&("human".to_string(), "new")) {
+    if let Some(names) = present.get(&("human".to_string(), Folder::New)) {
         attention.escalations = names.iter().cloned().collect();
         attention.escalations.sort();
     }
@@ -233,16 +233,6 @@ pub fn gather(
         inboxes,
         attention,
     })
-}
-
-fn leak(state: &str) -> &'static str {
-    match state {
-        "new" => "new",
-        "active" => "active",
-        "held" => "held",
-        "done" => "done",
-        _ => "",
-    }
 }
 
 /// `3m12s`, `2h05m`, `4d03h`: short and sortable by eye.

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::order::OrderId;
+use crate::model::state::State;
 
 /// Counts tokens. The daemon uses tiktoken (`tokens::Tiktoken`); tests may count anything.
 /// A counter never counts more tokens than the text has bytes (true of byte-level BPE, where
@@ -98,7 +99,7 @@ impl Meter {
     }
 
     /// The line an order in flight has in the context.
-    pub fn line_text(id: OrderId, agent: &str, state: &str, objective: &str) -> String {
+    pub fn line_text(id: OrderId, agent: &str, state: State, objective: &str) -> String {
         format!("- {id} {agent} {state}: {objective}\n")
     }
 
@@ -273,7 +274,7 @@ impl Meter {
     /// order file has it), and the open rejections. A fresh generation is therefore smaller
     /// than the one it replaces, but it still grows with the work in flight, which is what
     /// bounds how much Walt holds at once: past the ceiling, new requests wait.
-    pub fn handoff_text(&self, flights: &[(OrderId, String, String)]) -> String {
+    pub fn handoff_text(&self, flights: &[(OrderId, String, State)]) -> String {
         let mut out = format!(
             "# Walt handoff: generation {}\n\nGeneration {} handed over with {} orders in flight.\n\n## In flight\n",
             self.generation + 1,
@@ -305,7 +306,7 @@ impl Meter {
     pub fn hand_off(
         &mut self,
         text: String,
-        flights: &[(OrderId, String, String)],
+        flights: &[(OrderId, String, State)],
         counter: &dyn Counter,
     ) {
         let tokens = counter.count(&text);

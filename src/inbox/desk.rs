@@ -13,7 +13,6 @@ use std::io;
 use cap_fs_ext::DirExt;
 use cap_std::fs::Dir;
 
-use crate::coord::Tray;
 use crate::inbox::mailbox::{Folder, Mailbox};
 use crate::model::order::AgentName;
 
@@ -53,17 +52,12 @@ impl Desk {
     }
 
     /// Moves a file of Walt's (a request or a report) between his trays.
-    pub fn move_request(&mut self, name: &str, from: Tray, to: Tray) -> io::Result<()> {
+    pub fn move_request(&mut self, name: &str, from: Folder, to: Folder) -> io::Result<()> {
         let walt = self.walt.clone();
-        self.mailbox.rename(
-            &walt,
-            folder(from),
-            OsStr::new(name),
-            folder(to),
-            OsStr::new(name),
-        )?;
-        self.dirty.insert((walt.clone(), folder(from)));
-        self.dirty.insert((walt, folder(to)));
+        self.mailbox
+            .rename(&walt, from, OsStr::new(name), to, OsStr::new(name))?;
+        self.dirty.insert((walt.clone(), from));
+        self.dirty.insert((walt, to));
         Ok(())
     }
 
@@ -71,18 +65,18 @@ impl Desk {
     pub fn archive(
         &mut self,
         agent: &AgentName,
-        from: Tray,
+        from: Folder,
         name: &str,
         to_name: &str,
     ) -> io::Result<()> {
         self.mailbox.rename(
             agent,
-            folder(from),
+            from,
             OsStr::new(name),
             Folder::Done,
             OsStr::new(to_name),
         )?;
-        self.dirty.insert((agent.clone(), folder(from)));
+        self.dirty.insert((agent.clone(), from));
         self.dirty.insert((agent.clone(), Folder::Done));
         Ok(())
     }
@@ -157,14 +151,6 @@ impl Desk {
             self.mailbox.sync(&agent, folder)?;
         }
         Ok(())
-    }
-}
-
-fn folder(t: Tray) -> Folder {
-    match t {
-        Tray::New => Folder::New,
-        Tray::Active => Folder::Active,
-        Tray::Done => Folder::Done,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::inbox::studio::INBOX_FOLDERS;
 use crate::model::ledger::Ledger;
 use crate::model::order::{slug, AgentName, OrderId, WALT};
 use crate::model::record::{Level, Record};
+use crate::model::state::State;
 
 /// The rule an order delivered straight into a specialist's inbox is recorded with.
 pub const BY_HAND: &str = "delivered by hand";
@@ -165,7 +166,7 @@ impl Intake {
                     }
                     if folder == Folder::New {
                         if let Some(name) = entry.name.to_str() {
-                            if ledger.locate(inbox.as_str(), "new", name).is_some() {
+                            if ledger.locate(inbox.as_str(), State::New, name).is_some() {
                                 continue;
                             }
                         }
@@ -335,7 +336,7 @@ impl Intake {
         let mut rec = Record::new("delivery.accepted")
             .order(id)
             .agent(inbox)
-            .state("new")
+            .state(State::New)
             .path(&new_name)
             .with("kind", kind_name)
             .with("from_name", safe_name(name));
@@ -348,9 +349,7 @@ impl Intake {
             }
         }
         if inbox.as_str() == WALT {
-            rec = rec
-                .with("request", "new")
-                .with("request_path", new_name.clone());
+            rec = rec.request(Folder::New, new_name.clone());
             batch.for_walt.push(id);
         } else {
             rec = rec.attempt(1).rule(BY_HAND);
@@ -436,7 +435,7 @@ pub fn hold(
             .level(Level::Warn)
             .order(id)
             .agent(inbox)
-            .state("held")
+            .state(State::Held)
             .path(&held_name)
             .reason(first)
             .with(

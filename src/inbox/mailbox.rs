@@ -24,54 +24,7 @@ use rustix::fs::{FileType, Mode, OFlags, RenameFlags};
 
 use crate::inbox::studio::INBOX_FOLDERS;
 use crate::model::order::AgentName;
-
-/// The folders of an inbox. `Root` is the hand-drop slot `inbox/<agent>/` itself.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Folder {
-    Root,
-    Tmp,
-    New,
-    Active,
-    Done,
-    Held,
-}
-
-impl Folder {
-    pub const ALL: [Folder; 6] = [
-        Folder::Root,
-        Folder::Tmp,
-        Folder::New,
-        Folder::Active,
-        Folder::Done,
-        Folder::Held,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Folder::Root => "",
-            Folder::Tmp => "tmp",
-            Folder::New => "new",
-            Folder::Active => "active",
-            Folder::Done => "done",
-            Folder::Held => "held",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    /// `inbox/chip/new/NAME` as a person would write it (for logs and messages).
-    pub fn display(self, agent: &AgentName, name: &str) -> String {
-        match self {
-            Folder::Root => format!("inbox/{agent}/{name}"),
-            f => format!("inbox/{agent}/{}/{name}", f.as_str()),
-        }
-    }
-}
+pub use crate::model::state::Folder;
 
 /// What an entry in a folder is, from `readdir` without following anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +74,16 @@ impl NotMail {
             NotMail::Gone => "gone before it could be read".into(),
         }
     }
+}
+
+/// Why a durable move failed: the rename (nothing moved), or the sync after it (the move may
+/// not survive a crash).
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("{0}")]
+    Rename(io::Error),
+    #[error("cannot make the move durable: {0}")]
+    Sync(io::Error),
 }
 
 /// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
@@ -252,7 +215,7 @@ impl Mailbox {
         agent: &AgentName,
         folder: Folder,
     ) -> io::Result<(std::sync::Arc<Folders>, usize)> {
-        Ok((self.folders(agent)?, folder.index()))
+        Ok((self.folders(agent)?, (folder as usize)))
     }
 
     /// Reopens an agent's folders if one was removed or replaced since it was opened, so a
@@ -361,6 +324,22 @@ impl Mailbox {
         self.rename_between(agent, from, name, agent, to, new_name)
     }
 
+    /// Moves a file between two folders of one inbox under its own name and makes the move
+    /// durable (both folders fsynced). A failed rename changed nothing; a failed sync may have
+    /// lost the move, which the caller must treat as not durable.
+    pub fn move_synced(
+        &self,
+        agent: &AgentName,
+        from: Folder,
+        to: Folder,
+        name: &OsStr,
+    ) -> Result<(), MoveError> {
+        self.rename(agent, from, name, to, name)
+            .map_err(MoveError::Rename)?;
+        self.sync(agent, from).map_err(MoveError::Sync)?;
+        self.sync(agent, to).map_err(MoveError::Sync)
+    }
+
     /// Renames between two inboxes (an order moving from one agent to another).
     pub fn rename_between(
         &self,
@@ -403,7 +382,7 @@ impl Mailbox {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp_name = format!(".walt-{}-{n}.tmp", std::process::id());
         let fd = rustix::fs::openat(
-            &f.dirs[Folder::Tmp.index()],
+            &f.dirs[Folder::Tmp as usize],
             tmp_name.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
@@ -427,7 +406,7 @@ impl Mailbox {
         let handoff = subfolder(&f.dirs[0], "handoff")?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp_name = format!(".walt-{}-{n}.tmp", std::process::id());
-        let tmp = &f.dirs[Folder::Tmp.index()];
+        let tmp = &f.dirs[Folder::Tmp as usize];
         let fd = rustix::fs::openat(
             tmp,
             tmp_name.as_str(),

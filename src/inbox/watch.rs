@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
-use notify::{RecursiveMode, Watcher};
-
 /// Why the loop woke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -15,47 +13,6 @@ pub enum Wake {
     Fs,
     /// SIGTERM or SIGINT.
     Stop,
-}
-
-/// Watches `repos/` recursively (symlinks not followed) and hands each changed path, minus
-/// ignored folders, to the loop. The channel is bounded; when it is full the change is counted
-/// in `lost` instead, and the loop says so (the watch is an alarm, not the truth).
-pub fn install_repos(
-    repos: &std::path::Path,
-    ignore: Vec<String>,
-    paths: SyncSender<PathBuf>,
-    lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    wake: SyncSender<Wake>,
-) -> notify::Result<Watch> {
-    let handler = move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        use notify::EventKind;
-        if !matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-        ) {
-            return;
-        }
-        for p in event.paths {
-            if p.components()
-                .any(|c| ignore.iter().any(|i| c.as_os_str() == i.as_str()))
-            {
-                continue;
-            }
-            if paths.try_send(p).is_err() {
-                lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        let _ = wake.try_send(Wake::Fs);
-    };
-    let config = notify::Config::default().with_follow_symlinks(false);
-    let mut watcher = notify::RecommendedWatcher::new(handler, config)?;
-    watcher.watch(repos, RecursiveMode::Recursive)?;
-    Ok(Watch { _watcher: watcher })
-}
-
-pub struct Watch {
-    _watcher: notify::RecommendedWatcher,
 }
 
 /// What wakes the loop for an inbox folder: a file arriving, changing, closing after a write,

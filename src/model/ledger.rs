@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::order::OrderId;
 use crate::model::record::Record;
+use crate::model::state::{Folder, State};
 
 /// What a studio file is: a request to Walt, an order to a specialist, a report back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -25,14 +26,13 @@ pub struct Entry {
     pub kind: Kind,
     /// The inbox its file is in now.
     pub agent: String,
-    /// `new`, `active`, `done`, `held`, `cancelled`, `parked`, `missing`.
-    pub state: String,
+    pub state: State,
     /// Its file name in that inbox's folder.
     pub name: String,
     pub attempt: u32,
     /// Where the request that this order came from is in `inbox/walt/` (`new`, `active`, `done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
+    pub request: Option<Folder>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,20 +57,13 @@ pub struct Entry {
 impl Entry {
     /// Open orders are those not finished: not done, held, cancelled or missing.
     pub fn is_open(&self) -> bool {
-        !matches!(
-            self.state.as_str(),
-            "done" | "held" | "cancelled" | "missing"
-        )
+        !self.state.is_finished()
     }
 
     /// The folder the file the ledger names is in: a parked order's last attempt is archived
     /// in `done/`.
-    pub fn folder(&self) -> &str {
-        if self.state == "parked" {
-            "done"
-        } else {
-            &self.state
-        }
+    pub fn folder(&self) -> Option<Folder> {
+        self.state.folder()
     }
 }
 
@@ -85,7 +78,7 @@ pub struct Ledger {
     pub entries: BTreeMap<OrderId, Entry>,
     /// (inbox, state, file name) → id, for every order and request file the ledger places:
     /// how a scan tells a known file from a new delivery without walking every entry.
-    files: std::collections::HashMap<(String, String, String), OrderId>,
+    files: std::collections::HashMap<(String, State, String), OrderId>,
     /// The highest id ever handed out (never reused).
     pub max_id: u64,
     pub walt: WaltView,
@@ -122,7 +115,7 @@ impl Ledger {
             id,
             kind: Kind::Request,
             agent: String::new(),
-            state: String::new(),
+            state: *state,
             name: String::new(),
             attempt: 0,
             request: None,
@@ -136,8 +129,8 @@ impl Ledger {
             since: r.ts.clone(),
         });
         let before = (
-            (entry.agent.clone(), entry.state.clone(), entry.name.clone()),
-            entry.request.clone().zip(entry.request_name.clone()),
+            (entry.agent.clone(), entry.state, entry.name.clone()),
+            entry.request.zip(entry.request_name.clone()),
         );
         if let Some(a) = &r.agent {
             entry.agent = a.clone();
@@ -145,7 +138,7 @@ impl Ledger {
         if entry.state != *state {
             entry.since = r.ts.clone();
         }
-        entry.state = state.clone();
+        entry.state = *state;
         if let Some(p) = &r.path {
             entry.name = p.clone();
         }
@@ -159,8 +152,8 @@ impl Ledger {
                 _ => Kind::Request,
             };
         }
-        if let Some(q) = r.get_str("request") {
-            entry.request = Some(q.to_string());
+        if let Some(q) = r.get_str("request").and_then(Folder::parse) {
+            entry.request = Some(q);
         }
         if let Some(q) = r.get_str("request_path") {
             entry.request_name = Some(q.to_string());
@@ -176,29 +169,29 @@ impl Ledger {
             None if r.attempt.is_some() && r.event == "order.written" => entry.agent_attempt = 1,
             None => {}
         }
-        entry.blocker = if state == "parked" {
+        entry.blocker = if *state == State::Parked {
             r.get_str("blocker").map(str::to_string)
         } else {
             None
         };
         let after = (
-            (entry.agent.clone(), entry.state.clone(), entry.name.clone()),
-            entry.request.clone().zip(entry.request_name.clone()),
+            (entry.agent.clone(), entry.state, entry.name.clone()),
+            entry.request.zip(entry.request_name.clone()),
         );
         self.files.remove(&before.0);
         if let Some((s, n)) = before.1 {
-            self.files.remove(&("walt".to_string(), s, n));
+            self.files.remove(&("walt".to_string(), s.into(), n));
         }
         self.files.insert(after.0, id);
         if let Some((s, n)) = after.1 {
-            self.files.insert(("walt".to_string(), s, n), id);
+            self.files.insert(("walt".to_string(), s.into(), n), id);
         }
     }
 
     /// Which order (or request) the ledger places at `inbox/<agent>/<state>/<name>`.
-    pub fn locate(&self, agent: &str, state: &str, name: &str) -> Option<OrderId> {
+    pub fn locate(&self, agent: &str, state: State, name: &str) -> Option<OrderId> {
         self.files
-            .get(&(agent.to_string(), state.to_string(), name.to_string()))
+            .get(&(agent.to_string(), state, name.to_string()))
             .copied()
     }
 
@@ -221,7 +214,7 @@ mod tests {
         let mut r = Record::new("delivery.accepted")
             .order(OrderId(3))
             .agent("walt")
-            .state("new")
+            .state(State::New)
             .path("0003-x.md");
         r.ts = "2026-01-01T00:00:00Z".into();
         l.apply(&r);
@@ -236,18 +229,18 @@ mod tests {
             &Record::new("order.written")
                 .order(OrderId(3))
                 .agent("chip")
-                .state("new")
+                .state(State::New)
                 .attempt(1)
                 .with("request", "active"),
         );
         let e = &l.entries[&OrderId(3)];
         assert_eq!(
-            (e.agent.as_str(), e.state.as_str(), e.attempt),
-            ("chip", "new", 1)
+            (e.agent.as_str(), e.state, e.attempt),
+            ("chip", State::New, 1)
         );
-        assert_eq!(e.request.as_deref(), Some("active"));
+        assert_eq!(e.request, Some(Folder::Active));
         assert_eq!(
-            l.locate("walt", "new", "0003-x.md"),
+            l.locate("walt", State::New, "0003-x.md"),
             None,
             "the request moved on"
         );
@@ -256,7 +249,7 @@ mod tests {
             &Record::new("delivery.held")
                 .order(OrderId(9))
                 .agent("rex")
-                .state("held"),
+                .state(State::Held),
         );
         assert_eq!(l.next_id(), OrderId(10));
         assert_eq!(l.open().count(), 1);

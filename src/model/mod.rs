@@ -3,3 +3,4 @@
 pub mod ledger;
 pub mod order;
 pub mod record;
+pub mod state;

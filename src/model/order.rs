@@ -28,6 +28,12 @@ impl OrderId {
         (n > 0).then_some(OrderId(n))
     }
 
+    /// Reads the id any name in an inbox folder starts with (`0042-…`, whatever follows).
+    pub fn from_name_prefix(name: &str) -> Option<OrderId> {
+        let (head, _) = name.split_once('-')?;
+        (head.len() >= 4).then(|| OrderId::parse(head)).flatten()
+    }
+
     /// Reads the id a mailbox file name starts with: `0042-some-slug.md` → 42.
     pub fn from_file_name(name: &str) -> Option<OrderId> {
         let (head, rest) = name.split_once('-')?;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::order::OrderId;
+use crate::model::state::{Folder, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -42,9 +43,9 @@ pub struct Record {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// The order's state after this step (`new`, `active`, `done`, `held`, …).
+    /// Where the order is after this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<State>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<String>>,
     #[serde(flatten)]
@@ -169,9 +170,14 @@ impl Record {
         self.path = Some(path.into());
         self
     }
-    pub fn state(mut self, state: &str) -> Self {
-        self.state = Some(state.to_string());
+    pub fn state(mut self, state: State) -> Self {
+        self.state = Some(state);
         self
+    }
+    /// Where the request an order came from is in Walt's inbox now, and under what name.
+    pub fn request(self, folder: Folder, name: impl Into<String>) -> Self {
+        self.with("request", folder.as_str())
+            .with("request_path", name.into())
     }
     pub fn candidates(mut self, c: Vec<String>) -> Self {
         self.candidates = Some(c);
@@ -209,7 +215,7 @@ mod tests {
             .rule("owns")
             .reason("owns 1 of 1 files")
             .path("0042-x.md")
-            .state("new")
+            .state(State::New)
             .candidates(vec!["chip".into(), "rex".into()])
             .level(Level::Warn)
             .with("objective", "The widget is polished.")

@@ -140,7 +140,7 @@ pub fn human_line(r: &Record) -> String {
         field("agent", a);
     }
     if let Some(s) = &r.state {
-        field("state", s);
+        field("state", s.as_str());
     }
     if let Some(n) = r.attempt {
         field("attempt", &n.to_string());

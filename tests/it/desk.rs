@@ -6,7 +6,6 @@ use std::os::unix::fs::symlink;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use walt::coord::Tray;
 use walt::inbox::desk::{open_inbox, Desk};
 use walt::inbox::mailbox::{Folder, NotMail};
 use walt::model::order::AgentName;
@@ -78,7 +77,7 @@ fn names_with_dotdot_slashes_or_absolute_paths_are_refused() {
     ] {
         assert!(d.write_order(&chip(), name, "x").is_err(), "wrote {name:?}");
         assert!(
-            d.move_request(name, Tray::New, Tray::Active).is_err(),
+            d.move_request(name, Folder::New, Folder::Active).is_err(),
             "moved {name:?}"
         );
         assert!(d.hold_request(name, "x").is_err(), "held {name:?}");
@@ -154,7 +153,7 @@ fn a_symlinked_file_is_never_opened_through_and_never_replaced() {
         s.path("inbox/walt/new/0002-y.md"),
     )
     .unwrap();
-    d.move_request("0002-y.md", Tray::New, Tray::Active)
+    d.move_request("0002-y.md", Folder::New, Folder::Active)
         .unwrap();
     // The link itself moved; what it points at did not.
     assert!(
@@ -216,7 +215,7 @@ fn the_desk_writes_orders_and_moves_requests_durably() {
     let mut d = desk(&s);
     s.write("inbox/walt/new/0005-r.md", "request");
     d.write_order(&chip(), "0005-r.md", "order").unwrap();
-    d.move_request("0005-r.md", Tray::New, Tray::Active)
+    d.move_request("0005-r.md", Folder::New, Folder::Active)
         .unwrap();
     d.hold_request("0005-r.md", "x").unwrap_err();
     d.sync().unwrap();

@@ -148,7 +148,7 @@ impl Model {
                 self.walt.handle(Event::Moved {
                     id,
                     agent: AgentName::new("chip").unwrap(),
-                    state: state.into(),
+                    state: walt::model::state::State::parse(state).unwrap(),
                 });
                 if state == "done" {
                     self.in_flight.remove(&id);
@@ -174,7 +174,7 @@ proptest! {
         while !m.queue.is_empty() {
             let ids: Vec<OrderId> = m.in_flight.iter().copied().collect();
             for id in ids {
-                m.walt.handle(Event::Moved { id, agent: AgentName::new("chip").unwrap(), state: "done".into() });
+                m.walt.handle(Event::Moved { id, agent: AgentName::new("chip").unwrap(), state: walt::model::state::State::Done });
                 m.in_flight.remove(&id);
             }
             m.pump();

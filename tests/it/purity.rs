@@ -47,5 +47,5 @@ fn the_coordinator_imports_nothing_that_touches_the_world() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "coord/ sources not found");
+    assert!(checked >= 12, "coord/ sources not found");
 }

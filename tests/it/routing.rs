@@ -232,7 +232,7 @@ fn an_override_refusal_holds_the_request_with_the_signal() {
     assert!(effects
         .iter()
         .any(|e| matches!(e, Effect::HoldRequest { .. })));
-    assert!(effects.iter().any(|e| matches!(e, Effect::Record(r) if r.event == "signal.override" && r.state.as_deref() == Some("held"))));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Record(r) if r.event == "signal.override" && r.state == Some(walt::model::state::State::Held))));
     assert!(!effects.iter().any(|e| matches!(e, Effect::Write { .. })));
     assert!(walt.flights().is_empty());
 }

@@ -1,0 +1,44 @@
+//! An order in flight, as Walt holds it: who has it, where it is, which attempt, and what went
+//! wrong before.
+
+use crate::model::order::{AgentName, WorkOrder};
+use crate::model::state::State;
+
+/// An order in flight, as Walt holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flight {
+    pub agent: AgentName,
+    /// New, active or parked.
+    pub state: State,
+    /// The order as last written (its header carries the attempt).
+    pub order: WorkOrder,
+    /// Attempts in all (names each attempt's file in `done/`).
+    pub attempt: u32,
+    /// Attempts at the current agent (what `attempts` limits).
+    pub agent_attempt: u32,
+    /// Reroutes so far (what `max_hops` limits).
+    pub hops: u32,
+    /// Agents it has been with.
+    pub tried: Vec<AgentName>,
+    /// The current attempt's file name in the agent's folder.
+    pub name: String,
+    /// The request's file name in `inbox/walt/active/`, when it came through Walt.
+    pub request_name: Option<String>,
+    /// What went wrong before, oldest first (quoted to whoever gets it next).
+    pub history: Vec<String>,
+    /// What a parked order waits for.
+    pub blocker: Option<String>,
+}
+
+impl Flight {
+    pub(crate) fn stem(&self) -> String {
+        self.name
+            .strip_suffix(".md")
+            .unwrap_or(&self.name)
+            .to_string()
+    }
+
+    pub fn objective(&self) -> &str {
+        &self.order.objective
+    }
+}

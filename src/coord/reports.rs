@@ -1,0 +1,263 @@
+//! Collecting a report: parse it, check it against the order it answers (review), and then
+//! accept it (the order done, its report beside it) or answer the failure it reports.
+
+use crate::format::parse::{self, Author, Context};
+use crate::model::order::{AgentName, OrderId, Status};
+use crate::model::record::{Level, Record};
+use crate::model::state::{Folder, State};
+
+use super::recovery::{self, Failure};
+use super::{review, Effect, Flight, Walt};
+
+impl Walt {
+    pub(super) fn report(
+        &mut self,
+        rid: OrderId,
+        name: String,
+        text: String,
+        changed: Vec<String>,
+        accepted: Option<(AgentName, String)>,
+    ) -> Vec<Effect> {
+        let ctx = Context {
+            agents: Some(&self.agents),
+            author: Author::Person,
+        };
+        let parsed = parse::parse_report(text.as_bytes(), ctx);
+        let report = parsed.value;
+        let Some(re) = report.header.re else {
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                "the report names no order (`re:`)".into(),
+                false,
+            );
+        };
+        if !parsed.diagnostics.iter().all(|d| !d.is_error()) {
+            let first = crate::format::diagnostic::first_error(&parsed.diagnostics);
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!("the report does not lint: {first}"),
+                false,
+            );
+        }
+        let Some(f) = self.flights.get(&re).cloned() else {
+            if let Some((agent, to_name)) = accepted {
+                // Its review accepted it and the order moved to done/, but the daemon stopped
+                // before the report was filed beside it: finish what was decided.
+                let mut effects = Vec::new();
+                self.file_report(re, rid, &name, &agent, to_name, &mut effects);
+                return effects;
+            }
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!(
+                    "a report for order {re}, which is unknown or finished; nothing was changed"
+                ),
+                false,
+            );
+        };
+        if f.state == State::Parked {
+            return self.hold(
+                rid,
+                name,
+                "delivery.held",
+                format!(
+                    "a report for order {re}, which is parked until {}",
+                    f.blocker.as_deref().unwrap_or("a person unblocks it")
+                ),
+                false,
+            );
+        }
+        let status = report.header.status.unwrap_or(Status::Failed);
+        // Received and (below) accepted are decisions: journaled before anything moves.
+        let mut effects = vec![Effect::Decide(
+            self.stamp(
+                Record::new("report.received")
+                    .order(re)
+                    .agent(&f.agent)
+                    .attempt(f.attempt)
+                    .path(name.clone())
+                    .reason(format!(
+                        "{} reports {}: {}",
+                        report.header.from.as_deref().unwrap_or("?"),
+                        status.as_str(),
+                        report.outcome
+                    ))
+                    .with("report", rid.to_string())
+                    .with("status", status.as_str()),
+            ),
+        )];
+        let review = review::review(&f.order, f.agent.as_str(), &report, &changed);
+        if let Err(rej) = &review {
+            if !rej.scope_creep.is_empty() {
+                effects.push(Effect::Record(
+                    self.stamp(
+                        Record::new("signal.scope-creep")
+                            .level(Level::Warn)
+                            .order(re)
+                            .agent(&f.agent)
+                            .reason(format!(
+                                "outside the order's Files: {}",
+                                rej.scope_creep.join(", ")
+                            )),
+                    ),
+                ));
+            }
+            effects.push(Effect::Record(
+                self.stamp(
+                    Record::new("review.rejected")
+                        .level(Level::Warn)
+                        .order(re)
+                        .agent(&f.agent)
+                        .attempt(f.attempt)
+                        .reason(rej.reasons.join("; "))
+                        .with("reasons", rej.reasons.clone()),
+                ),
+            ));
+            let reasons = rej.reasons.clone();
+            self.recover_with(
+                re,
+                f,
+                Failure::Rejected(reasons),
+                Some((rid, &name)),
+                &mut effects,
+            );
+            return effects;
+        }
+        let note = report.note.trim().to_string();
+        match status {
+            Status::Done => {
+                self.archive_done(re, &f, rid, &name, &mut effects);
+                self.land(re);
+                effects.extend(self.unpark_blocked_by(re));
+            }
+            Status::Failed => self.recover_with(
+                re,
+                f,
+                Failure::Failed(note),
+                Some((rid, &name)),
+                &mut effects,
+            ),
+            Status::Halted => {
+                let facts = self.facts(&f);
+                let why = format!("{} halted: {note}", f.agent);
+                self.apply_decision(
+                    re,
+                    f,
+                    recovery::Decision::Escalate { why },
+                    &facts,
+                    format!("halted: {note}"),
+                    Some((rid, &name)),
+                    &mut effects,
+                );
+            }
+            Status::Rerouted => {
+                let to = report
+                    .header
+                    .route_to
+                    .clone()
+                    .expect("lint requires route-to");
+                let facts = self.facts(&f);
+                let decision = recovery::reroute(&to, &facts);
+                let mut f = f;
+                if matches!(decision, recovery::Decision::Reassign { .. }) {
+                    f.hops += 1;
+                }
+                self.apply_decision(
+                    re,
+                    f,
+                    decision,
+                    &facts,
+                    format!("rerouted to {to}: {note}"),
+                    Some((rid, &name)),
+                    &mut effects,
+                );
+            }
+            Status::Blocked => {
+                let blocker = report.header.blocker.clone().unwrap_or_default();
+                self.archive(re, &f, Some((rid, &name)), &mut effects);
+                let mut parked = f.clone();
+                parked.name = format!("{}.a{}.md", f.stem(), f.attempt);
+                parked.state = State::Parked;
+                parked.blocker = Some(blocker.clone());
+                effects.push(Effect::Record(self.stamp(
+                    Record::new("order.parked")
+                        .order(re)
+                        .agent(&f.agent)
+                        .state(State::Parked)
+                        .attempt(f.attempt)
+                        .path(parked.name.clone())
+                        .reason(format!("{} is blocked by {blocker}: {note}; it waits until that is done or `walt unblock {re}`", f.agent))
+                        .with("blocker", blocker),
+                )));
+                self.fly(re, parked);
+            }
+        }
+        effects
+    }
+
+    /// An accepted attempt: the order and its report side by side in the agent's `done/`, the
+    /// request in `inbox/walt/done/`.
+    pub(super) fn archive_done(
+        &mut self,
+        id: OrderId,
+        f: &Flight,
+        rid: OrderId,
+        report_name: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        effects.push(Effect::Archive {
+            id,
+            agent: f.agent.clone(),
+            from: f.state.folder().unwrap_or(Folder::New),
+            name: f.name.clone(),
+            to_name: f.name.clone(),
+        });
+        self.file_report(
+            id,
+            rid,
+            report_name,
+            &f.agent,
+            format!("{}.report.md", f.stem()),
+            effects,
+        );
+        if let Some(req) = &f.request_name {
+            effects.push(Effect::MoveRequest {
+                id,
+                name: req.clone(),
+                from: Folder::Active,
+                to: Folder::Done,
+            });
+        }
+        effects.push(Effect::Decide(
+            self.stamp(
+                Record::new("review.accepted")
+                    .order(id)
+                    .agent(&f.agent)
+                    .attempt(f.attempt)
+                    .reason(format!(
+                        "every Acceptance bullet ticked, every Touched path within Files; report {rid}"
+                    ))
+                    .with("report", rid.to_string())
+                    .with("filed_as", format!("{}.report.md", f.stem())),
+            ),
+        ));
+        let mut done = Record::new("order.done")
+            .order(id)
+            .agent(&f.agent)
+            .state(State::Done)
+            .attempt(f.attempt)
+            .path(f.name.clone())
+            .reason(format!("{} finished it on attempt {}", f.agent, f.attempt));
+        if let Some(req) = &f.request_name {
+            done = done.request(Folder::Done, req.clone());
+        }
+        effects.push(Effect::Record(self.stamp(done)));
+        self.meter.clear_rejection(id);
+    }
+}

@@ -1,0 +1,263 @@
+//! Command agents' runs in flight: which agents may run at all (confinement), starting each
+//! queued order's run (one at a time per agent), and filing a report for every run that ended
+//! so Walt reviews it like any other.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::coord::Event;
+use crate::format::config::Config;
+use crate::format::parse::MAX_BYTES;
+use crate::inbox::mailbox::MoveError;
+use crate::inbox::watch::Wake;
+use crate::model::order::{AgentName, OrderId};
+use crate::model::record::{Level, Record};
+use crate::model::state::{Folder, State};
+use crate::store::journal::{self, Fatal};
+
+use super::runner::{self, Finished, Job};
+use super::shell::Shell;
+use super::{text, DaemonError};
+
+/// The runs in progress and the ones that ended (filled by the runner's threads).
+pub struct Agents {
+    running: BTreeMap<OrderId, AgentName>,
+    /// A std Mutex: it is held for a push or a drain, never across I/O.
+    finished: Arc<Mutex<Vec<Finished>>>,
+    /// Why each command agent that cannot run is refused (Landlock unavailable).
+    pub refused: BTreeMap<String, String>,
+    wake: SyncSender<Wake>,
+}
+
+impl Agents {
+    /// Decides, up front and once, which command agents could not be confined; returns the
+    /// records that say so.
+    pub fn new(cfg: &Config, wake: SyncSender<Wake>) -> (Agents, Vec<Record>) {
+        let mut agents = Agents {
+            running: BTreeMap::new(),
+            finished: Arc::default(),
+            refused: BTreeMap::new(),
+            wake,
+        };
+        let mut said = Vec::new();
+        let landlock = runner::landlock_available();
+        for a in &cfg.agents {
+            if a.command.is_none() {
+                continue;
+            }
+            if a.unconfined {
+                said.push(Record::new("daemon.started").level(Level::Warn).agent(&a.name).reason(format!(
+                    "{} runs UNCONFINED (`unconfined = true`): it can read and write anything this user can",
+                    a.name
+                )));
+                continue;
+            }
+            if let Err(why) = &landlock {
+                let why = format!("refusing to run command agent {}: {why}; set `unconfined = true` for it to run anyway", a.name);
+                agents.refused.insert(a.name.to_string(), why.clone());
+                said.push(
+                    Record::new("daemon.started")
+                        .level(Level::Error)
+                        .agent(&a.name)
+                        .reason(why),
+                );
+            }
+        }
+        (agents, said)
+    }
+
+    pub fn running_ids(&self) -> Vec<String> {
+        self.running.keys().map(|id| id.to_string()).collect()
+    }
+
+    fn busy(&self, id: OrderId, agent: &AgentName) -> bool {
+        self.running.contains_key(&id)
+            || self.running.values().any(|a| a == agent)
+            || self.refused.contains_key(agent.as_str())
+    }
+
+    fn ended(&self, f: Finished) {
+        self.finished.lock().expect("finished lock").push(f);
+    }
+}
+
+impl Shell {
+    /// Starts every command agent's queued order (one run at a time per agent).
+    pub fn dispatch(&mut self) -> Result<(), DaemonError> {
+        let queued: Vec<(OrderId, AgentName, String, Vec<String>)> = self
+            .walt
+            .flights()
+            .iter()
+            .filter(|(_, f)| f.state == State::New)
+            .filter(|(_, f)| {
+                self.cfg
+                    .agent(f.agent.as_str())
+                    .is_some_and(|a| a.command.is_some())
+            })
+            .map(|(id, f)| (*id, f.agent.clone(), f.name.clone(), f.order.files.clone()))
+            .collect();
+        for (id, agent, name, files) in queued {
+            if self.agents.busy(id, &agent) {
+                continue;
+            }
+            let a = self.cfg.agent(agent.as_str()).expect("filtered").clone();
+            let command = a.command.clone().expect("filtered");
+            let mb = self.desk.mailbox();
+            let text = match mb.read_file(&agent, Folder::New, OsStr::new(&name), MAX_BYTES + 1) {
+                Ok(Ok(b)) => text(b),
+                _ => continue,
+            };
+            match mb.move_synced(&agent, Folder::New, Folder::Active, OsStr::new(&name)) {
+                Ok(()) => {}
+                Err(MoveError::Sync(e)) => return Err(Fatal::NotDurable(e).into()),
+                Err(MoveError::Rename(e)) => {
+                    self.report_error(format!("cannot claim {id} for command agent {agent}: {e}"));
+                    continue;
+                }
+            }
+            let log_name = format!("{id}.log");
+            let log = match mb.append_log(&agent, Folder::Active, OsStr::new(&log_name)) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.report_error(format!("cannot open inbox/{agent}/active/{log_name}: {e}"));
+                    continue;
+                }
+            };
+            self.commit(vec![Record::new("order.claimed")
+                .order(id)
+                .agent(&agent)
+                .state(State::Active)
+                .path(name.clone())
+                .rule("command agent")
+                .reason(format!("the daemon runs {command:?} for {agent}"))])?;
+            self.walt.handle(Event::Moved {
+                id,
+                agent: agent.clone(),
+                state: State::Active,
+            });
+            let job = Job {
+                id,
+                agent: agent.clone(),
+                command,
+                timeout: a.timeout,
+                unconfined: a.unconfined,
+                repos: self.root_path.join("repos"),
+                files,
+                studio: self.root_path.clone(),
+                order_text: text,
+                log,
+            };
+            let sink = self.agents.finished.clone();
+            let started = runner::start(
+                job,
+                move |f| sink.lock().expect("finished lock").push(f),
+                self.agents.wake.clone(),
+            );
+            if let Err(e) = started {
+                // It never started: answer it like a run that failed at once.
+                self.agents.ended(Finished {
+                    id,
+                    agent: agent.clone(),
+                    report: None,
+                    exit: format!("could not start: {e}"),
+                    timed_out: false,
+                    tail: e,
+                    elapsed: Duration::ZERO,
+                });
+            }
+            self.agents.running.insert(id, agent);
+        }
+        Ok(())
+    }
+
+    /// Files a report into `inbox/walt/new/` for every run that ended; the next scan takes it
+    /// and Walt reviews it like any other. A full disk pauses the daemon (the order, still in
+    /// `active/`, runs again once there is space); another failure to write is said and the
+    /// report is tried again next turn.
+    pub fn collect_runs(&mut self) -> Result<(), DaemonError> {
+        let done: Vec<Finished> =
+            std::mem::take(&mut *self.agents.finished.lock().expect("finished lock"));
+        let mut later = Vec::new();
+        let mut result = Ok(());
+        for f in done {
+            if result.is_err() {
+                later.push(f);
+                continue;
+            }
+            let acceptance = self
+                .walt
+                .flights()
+                .get(&f.id)
+                .map(|fl| fl.order.acceptance.clone())
+                .unwrap_or_default();
+            let report = match (&f.report, f.timed_out) {
+                (Some(r), false) => r.clone(),
+                _ => runner::failed_report(&f, &f.agent, &acceptance),
+            };
+            let name = format!(
+                "report-{}-run-{}.md",
+                f.id,
+                jiff::Timestamp::now().as_nanosecond()
+            );
+            let walt = AgentName::walt();
+            let mb = self.desk.mailbox();
+            let written = mb
+                .write_new(
+                    &walt,
+                    Folder::New,
+                    OsStr::new(&name),
+                    report.as_bytes(),
+                    true,
+                )
+                .and_then(|()| mb.sync(&walt, Folder::New));
+            if let Err(e) = written {
+                if journal::is_disk_full(&e) {
+                    result = Err(Fatal::DiskFull(e).into());
+                } else {
+                    self.report_error(format!(
+                        "cannot file the report of {}'s run of {} in inbox/walt/new/: {e}; tried again next turn",
+                        f.agent, f.id
+                    ));
+                }
+                later.push(f);
+                continue;
+            }
+            self.agents.running.remove(&f.id);
+            self.log(
+                Record::new("order.ran")
+                    .level(if f.timed_out {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    })
+                    .order(f.id)
+                    .agent(&f.agent)
+                    .path(name)
+                    .reason(format!(
+                        "{} after {:.1}s{}; {}",
+                        f.exit,
+                        f.elapsed.as_secs_f64(),
+                        if f.timed_out {
+                            " (timed out: killed with its process group)"
+                        } else {
+                            ""
+                        },
+                        if f.report.is_some() && !f.timed_out {
+                            "its report goes to review"
+                        } else {
+                            "the daemon files a failed report"
+                        }
+                    )),
+            );
+        }
+        if !later.is_empty() {
+            let mut finished = self.agents.finished.lock().expect("finished lock");
+            later.append(&mut finished);
+            *finished = later;
+        }
+        result
+    }
+}
