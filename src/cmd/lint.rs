@@ -74,3 +74,65 @@ pub fn render(name: &str, linted: &Linted) -> String {
     ));
     out
 }
+
+/// `walt lint FILE…`: every file's diagnostics on stdout; the answer is no when any has errors.
+pub fn command(
+    cli_root: &Option<std::path::PathBuf>,
+    files: &[std::path::PathBuf],
+) -> crate::cmd::Result {
+    let cfg = optional_config(cli_root)?;
+    let agents: Option<Vec<AgentName>> = cfg.map(|c| c.agent_names());
+    let mut failed = false;
+    for file in files {
+        let name = crate::cmd::display(file);
+        let bytes = match crate::cmd::read_limited(file) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("{name}: error: cannot read: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let linted = lint(&name, &bytes, agents.as_deref());
+        failed |= diagnostic::has_errors(&linted.diagnostics);
+        print!("{}", render(&name, &linted));
+    }
+    if failed {
+        Err(crate::cmd::Error::Said)
+    } else {
+        Ok(())
+    }
+}
+
+/// The studio config for checking agents' names, when there is one: `None` when the current
+/// folder is no studio and none was asked for explicitly.
+fn optional_config(
+    cli_root: &Option<std::path::PathBuf>,
+) -> crate::cmd::Result<Option<crate::format::config::Config>> {
+    use crate::cmd::Error;
+    use crate::inbox::studio::CONFIG;
+    let path = crate::cmd::root_path(cli_root).join(CONFIG);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            match crate::format::config::parse(&text) {
+                Ok(c) => Ok(Some(c)),
+                Err(d) => {
+                    eprint!(
+                        "{}",
+                        diagnostic::render(&path.display().to_string(), &text, &d)
+                    );
+                    Err(Error::Studio(format!(
+                        "the studio config is invalid; fix it (walt lint {} shows the same)",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli_root.is_none() => Ok(None),
+        Err(e) => Err(Error::Studio(format!(
+            "cannot read {}: {e}; is --root a studio? (walt init DIR makes one)",
+            path.display()
+        ))),
+    }
+}

@@ -83,3 +83,33 @@ pub fn show(
         file.seek(SeekFrom::Start(pos))?;
     }
 }
+
+/// `walt log [--follow] [--order ID] [--event PREFIX]`.
+pub fn command(
+    cli_root: &Option<std::path::PathBuf>,
+    follow: bool,
+    order: Option<&str>,
+    event: Option<String>,
+) -> crate::cmd::Result {
+    use crate::cmd::{self, Error};
+    let order = order.map(cmd::parse_id).transpose()?;
+    let (path, root) = cmd::open_root(cli_root)?;
+    let logs = root.open_dir("state/logs").map_err(|e| {
+        Error::Studio(format!(
+            "cannot open {}/state/logs: {e}; has the daemon run here? (walt daemon)",
+            path.display()
+        ))
+    })?;
+    let filter = Filter { order, event };
+    let mut out = |l: &str| println!("{l}");
+    show(&logs, &filter, follow, &mut out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Studio(format!(
+                "no log yet in {}/state/logs/walt.jsonl; start the daemon (walt daemon)",
+                path.display()
+            ))
+        } else {
+            Error::No(format!("cannot read the log: {e}"))
+        }
+    })
+}

@@ -152,3 +152,26 @@ pub fn with_header(bytes: &[u8], id: OrderId, status: Status) -> Result<Vec<u8>,
     }
     .into_bytes())
 }
+
+/// `walt claim AGENT`: prints the claimed order's path.
+pub fn command(cli_root: &Option<std::path::PathBuf>, agent: &str) -> crate::cmd::Result {
+    use crate::cmd::{self, Error};
+    let (path, root, cfg) = cmd::open_studio(cli_root)?;
+    let agent = cmd::agent_arg(&cfg, agent, "")?;
+    let inbox = cmd::open_inbox(&root, &path)?;
+    match claim(inbox, &agent) {
+        Ok(Some(name)) => {
+            println!(
+                "{}",
+                path.join("inbox")
+                    .join(agent.as_str())
+                    .join(Folder::Active.as_str())
+                    .join(name)
+                    .display()
+            );
+            Ok(())
+        }
+        Ok(None) => Err(Error::No(format!("nothing queued in inbox/{agent}/new/"))),
+        Err(e) => Err(Error::No(format!("cannot claim for {agent}: {e}"))),
+    }
+}

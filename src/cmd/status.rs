@@ -331,3 +331,17 @@ pub fn render(s: &Status) -> String {
     }
     out
 }
+
+/// `walt status [--json]`.
+pub fn command(cli_root: &Option<std::path::PathBuf>, json: bool) -> crate::cmd::Result {
+    let (path, root, cfg) = crate::cmd::open_studio(cli_root)?;
+    let state = crate::cmd::open_state(&root, &path)?;
+    let inbox = crate::cmd::open_inbox(&root, &path)?;
+    let s = gather(&cfg, &state, inbox, jiff::Timestamp::now())?;
+    if json {
+        println!("{}", serde_json::to_string(&s).expect("status serializes"));
+    } else {
+        print!("{}", render(&s));
+    }
+    Ok(())
+}

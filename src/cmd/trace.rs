@@ -156,3 +156,26 @@ pub fn render(id: OrderId, records: &[Record]) -> String {
     }
     out
 }
+
+/// `walt trace ID [--json]`.
+pub fn command(cli_root: &Option<std::path::PathBuf>, id: &str, json: bool) -> crate::cmd::Result {
+    use crate::cmd::{self, Error};
+    let order = cmd::parse_id(id)?;
+    let (path, root) = cmd::open_root(cli_root)?;
+    let state = cmd::open_state(&root, &path)?;
+    let records = records(&state, order)?;
+    if records.is_empty() {
+        return Err(Error::No(format!(
+            "no order {order} in this studio's journal; `walt status` lists the open ones"
+        )));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).expect("records serialize")
+        );
+    } else {
+        print!("{}", render(order, &records));
+    }
+    Ok(())
+}

@@ -313,7 +313,10 @@ fn every_rule_end_to_end_with_reasons_on_record() {
         "a.md",
         &e2e_order("The parser handles tabs.", &["repos/p/src/lib.rs"], ""),
     );
-    wait_for("owns", || s.ls("inbox/chip/new").len() == 1);
+    // The order's file is written before its records are journaled: wait for both.
+    wait_for("owns", || {
+        s.ls("inbox/chip/new").len() == 1 && s.log_count("order.written") == 1
+    });
     assert_eq!(last(&s, "route.decided")["rule"], "owns");
     s.deliver(
         "walt",
@@ -324,14 +327,18 @@ fn every_rule_end_to_end_with_reasons_on_record() {
             "",
         ),
     );
-    wait_for("keywords", || s.ls("inbox/rex/new").len() == 1);
+    wait_for("keywords", || {
+        s.ls("inbox/rex/new").len() == 1 && s.log_count("order.written") == 2
+    });
     assert_eq!(last(&s, "route.decided")["rule"], "keywords");
     s.deliver(
         "walt",
         "c.md",
         &e2e_order("The garden is watered.", &["repos/p/notes.txt"], ""),
     );
-    wait_for("no handler", || s.ls("inbox/human/new").len() == 1);
+    wait_for("no handler", || {
+        s.ls("inbox/human/new").len() == 1 && s.log_count("recovery.escalate") == 1
+    });
     let esc = last(&s, "recovery.escalate");
     assert_eq!(esc["agent"], "human");
     assert!(esc["reason"].as_str().unwrap().starts_with("no handler"));
@@ -344,7 +351,9 @@ fn every_rule_end_to_end_with_reasons_on_record() {
             "to: rex\noverride: rex wrote this parser\n",
         ),
     );
-    wait_for("override honored", || s.ls("inbox/rex/new").len() == 2);
+    wait_for("override honored", || {
+        s.ls("inbox/rex/new").len() == 2 && s.log_count("order.written") == 3
+    });
     assert_eq!(last(&s, "route.decided")["rule"], "override");
     s.deliver(
         "walt",
