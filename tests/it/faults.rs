@@ -295,3 +295,34 @@ fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back(
         "only the run after the pause did its work"
     );
 }
+
+/// Regression: the report of a command agent's run was written with any error taken as "not
+/// durable", so a run that ended on a full disk stopped the daemon (exit 3) instead of pausing
+/// it. The agent itself fills the disk through its one File, then reports.
+#[test]
+fn a_run_that_ends_on_a_full_disk_pauses_the_daemon_instead_of_stopping_it() {
+    let s = tmpfs_studio!("2m");
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    s.write("repos/app/FILL", "the first run fills the disk\n");
+    let fill = "if [ -e app/FILL ]; then\n  dd if=/dev/zero of=app/src/widget.rs bs=4096 2>/dev/null\n  dd if=/dev/zero of=app/src/widget.rs bs=1 oflag=append conv=notrunc 2>/dev/null\nfi\n";
+    let agent = s.script("fill.sh", &format!("{fill}{}", slow_agent("m-fill", 0)));
+    s.chip_command(&agent, "");
+    let mut d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-fill", ""));
+    wait_for("the daemon to pause when filing the run's report", || {
+        s.daemon_err().contains("daemon.paused")
+    });
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "a full disk met while filing a run's report stopped the daemon: {}",
+        s.daemon_err()
+    );
+    // Space comes back: the interrupted order runs again (without filling) and is done.
+    std::fs::remove_file(s.path("repos/app/FILL")).unwrap();
+    std::fs::write(s.path("repos/app/src/widget.rs"), "fn widget() {}\n").unwrap();
+    wait_for("the order done after the pause", || {
+        s.events("0001").contains(&"order.done".to_string())
+    });
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(s.ls("inbox/chip/done").len(), 2, "the order and its report");
+}
