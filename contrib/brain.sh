@@ -1,5 +1,5 @@
 #!/bin/sh
-# An example brain for walt (SPEC §4.8), for tests and demos. walt runs it, confined (it can
+# An example brain for walt, for tests and demos. walt runs it, confined (it can
 # read nothing of the studio), with Walt's hot context as the prompt on standard input, and
 # reads one work order from standard output: front matter `to`, `reason` (and `override`),
 # then the four parts. This one routes like a clerk: it keeps the request's four parts and

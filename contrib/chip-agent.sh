@@ -1,5 +1,5 @@
 #!/bin/sh
-# An example command agent for walt (SPEC §6). Copy it, and replace the "work" below with a
+# An example command agent for walt. Copy it, and replace the "work" below with a
 # call to your coding agent. walt runs it in repos/ with the order on standard input and:
 #   WALT_ORDER_ID     the order's id (0042)
 #   WALT_ORDER_FILE   a copy of the order

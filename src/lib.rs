@@ -1,7 +1,9 @@
 //! walt: a daemon that runs a studio of AI agents through plain folders.
 //!
-//! The crate is a pure coordinator (`coord`) inside an I/O shell. See ARCHITECTURE.md for the
-//! map; `main.rs` is the only place that holds ambient authority over the filesystem.
+//! The crate is a pure coordinator (`coord`) inside an I/O shell, grouped by layer: `model` and
+//! `format` (plain data and text), `coord` (Walt, pure), `store` (`state/`), `inbox` (the
+//! folders and their mail), `daemon` (the loop and its runs), `cmd` (the command line, which
+//! alone opens the studio with ambient authority). See ARCHITECTURE.md for the map.
 
 /// Every crash point (`fail` crate, compiled in only with the `failpoints` feature): one before
 /// and after each durable step. `FAILPOINTS=<name>=return` makes the daemon abort there, as a

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (SPEC §7), named once.
+/// Exit codes, named once.
 pub mod exit {
     pub const OK: i32 = 0;
     /// Lint errors, nothing to claim, an unknown id: the command ran and the answer is "no".

@@ -51,7 +51,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The exit code of SPEC §7 for this error: the one place they are chosen.
+    /// The exit code for this error (0 ok, 1 no, 2 usage, 3 studio unusable): the one place they are chosen.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => exit::USAGE,

@@ -1,4 +1,4 @@
-//! The brain (SPEC §4.8): a request put to the brain command with Walt's hot context as the
+//! The brain: a request put to the brain command with Walt's hot context as the
 //! prompt, its answer checked as text Walt authors, refused once with the reason quoted, and
 //! then the rules decide.
 
@@ -24,7 +24,7 @@ pub(super) struct Consult {
 pub const BRAIN_FORMAT: &str = "\n## Your answer\nRoute the message in hand. Answer with the work order you write for the specialist, and nothing else:\n---\nto: <agent>\nreason: <why this agent>\noverride: <only when going against the ownership rules: why>\n---\n**Objective:** <one sentence, present tense, the outcome>\n\n**Acceptance:**\n- <3 to 5 bullets, each checkable without asking a person>\n\n**Files:**\n- <paths under repos/ the specialist may touch>\n\n**Branching:**\n- <halt-with-note if … / route-to-<agent> if … / requeue-with-blocker if …>\n\nIntent only: no code, no SQL, no diff, no fenced block.\n";
 
 impl Walt {
-    // ---- the brain (SPEC §4.8) --------------------------------------------------------------
+    // ---- the brain --------------------------------------------------------------------------
 
     /// Puts a request to the brain: makes room under the meter for the message in hand (the
     /// request, the refusal being answered if any, and the answer format), then asks for the

@@ -1,4 +1,4 @@
-//! Walt's token meter (SPEC §4.7): the hot context counted in real tokens, kept as a running sum
+//! Walt's token meter: the hot context counted in real tokens, kept as a running sum
 //! updated per entry, and the rules that keep it under the ceiling.
 //!
 //! The hot context is: the role brief, the handoff brief of the current generation (if any),

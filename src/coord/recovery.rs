@@ -1,4 +1,4 @@
-//! What a failure means (SPEC §4.5), decided from facts only the coordinator holds: how many
+//! What a failure means, decided from facts only the coordinator holds: how many
 //! attempts this order has had and may have, which fallbacks exist and were tried, how many
 //! times it was rerouted, and how much it matters. Pure: facts in, a decision out.
 

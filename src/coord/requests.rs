@@ -1,4 +1,4 @@
-//! Taking a request: lint it as a person's, route it by the rules (SPEC §4.2), author the order
+//! Taking a request: lint it as a person's, route it by the routing rules, author the order
 //! Walt writes, check that it lints as his own text, and write it once the meter admits it.
 
 use crate::format::diagnostic::has_errors;
@@ -63,7 +63,7 @@ impl Walt {
         self.by_rules(id, name, text, request, None)
     }
 
-    /// Routes a request by the rules (SPEC §4.2); `note` says why the rules decide when a
+    /// Routes a request by the routing rules; `note` says why the rules decide when a
     /// brain was asked first.
     pub(super) fn by_rules(
         &mut self,

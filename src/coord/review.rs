@@ -1,4 +1,4 @@
-//! Review at collection (SPEC §4.4): a report is checked against the order it answers before it
+//! Review at collection: a report is checked against the order it answers before it
 //! is accepted. Pure: the order, the report and what the shell observed are plain values.
 
 use crate::model::order::{Branch, Report, Status, WorkOrder};

@@ -1,4 +1,4 @@
-//! Routing (SPEC §4.2): which agent an order goes to, by which rule, and why, as plain values.
+//! Routing: which agent an order goes to, by which rule, and why, as plain values.
 //!
 //! `to:` if given; else the agent owning most of the order's Files (each file's owner is the
 //! last `owns` rule that matches it, across agents in the order the config lists them; ties go
@@ -16,7 +16,7 @@ pub enum Rule {
     Owns,
     Keywords,
     NoHandler,
-    /// A language-model brain decided (SPEC §4.8).
+    /// A language-model brain decided.
     Brain,
 }
 

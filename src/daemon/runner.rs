@@ -1,4 +1,4 @@
-//! Command agents (SPEC §6): the daemon runs a specialist's `command` in `repos/` with the order
+//! Command agents: the daemon runs a specialist's `command` in `repos/` with the order
 //! on standard input, confined by Landlock, killed with its whole process group at `timeout`,
 //! and turns what it leaves behind into a report.
 //!
@@ -118,7 +118,8 @@ fn close_inherited() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The ABI whose rights are handled; this kernel family offers 7 (see DESIGN.md).
+/// The ABI whose rights are handled (ABI 5: files, truncate, ioctl on devices); the kernels this
+/// runs on offer up to 7.
 const LANDLOCK_ABI: ABI = ABI::V5;
 
 /// Folders every program needs to read (and run things from).

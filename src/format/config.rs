@@ -509,7 +509,7 @@ keywords = ["implement", "fix", "migrate", "index"]
 attempts = 2               # tries before reassigning or escalating
 fallback = []              # agents to reassign to when attempts run out
 lease = "30m"              # a claimed order untouched this long is stalled
-# command = ["../contrib/chip-agent.sh"]  # uncomment to let the daemon run chip (SPEC §6);
+# command = ["../contrib/chip-agent.sh"]  # uncomment to let the daemon run chip as a command agent;
 #                                         # it runs in repos/, confined by Landlock
 # timeout = "20m"                         # a command agent is killed after this
 # unconfined = false                      # true only where Landlock is unavailable

@@ -35,7 +35,7 @@ pub enum NameClass {
     Other,
 }
 
-/// SPEC §1: names starting with `.`, and `*~`, `*.swp`, `*.tmp`, `#*#`, `4913` are ignored.
+/// Names starting with `.`, and `*~`, `*.swp`, `*.tmp`, `#*#`, `4913` are ignored.
 pub fn classify(name: &OsStr) -> NameClass {
     let b = name.as_bytes();
     let ignored = b.starts_with(b".")

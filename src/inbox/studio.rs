@@ -49,7 +49,7 @@ pub fn ensure_inbox(root: &Dir, agent: &AgentName) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Creates the studio layout of SPEC §1 with the sample config. Refuses when a config exists.
+/// Creates the studio's folders with the sample config. Refuses when a config exists.
 pub fn init(root: &Dir) -> Result<(), InitError> {
     if root.exists(CONFIG) {
         return Err(InitError::ConfigExists(CONFIG));

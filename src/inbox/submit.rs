@@ -1,4 +1,4 @@
-//! `walt submit`: deliver a work order to Walt the way programs must (SPEC §1): write it to
+//! `walt submit`: deliver a work order to Walt the way programs must: write it to
 //! `inbox/walt/tmp/` under a unique name, fsync it, rename it into `inbox/walt/new/` (never
 //! replacing), fsync the folder. Until the rename the daemon cannot see it; after the fsync it
 //! survives a crash.

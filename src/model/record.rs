@@ -1,5 +1,5 @@
 //! One record: a line of the journal (`state/journal.jsonl`) and of the structured log
-//! (`state/logs/walt.jsonl`). The fields of SPEC §8 sit at the top level so `jq` reads them
+//! (`state/logs/walt.jsonl`). The fields every event may have (order, agent, attempt, rule, reason, …) sit at the top level so `jq` reads them
 //! directly; anything an event adds goes beside them.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The structured log `state/logs/walt.jsonl`: one JSON object a line, the fields of SPEC §8 at
+//! The structured log `state/logs/walt.jsonl`: one JSON object a line, the fields every event may have at
 //! the top level, rotated daily (yesterday's file becomes `walt.YYYY-MM-DD.jsonl`). Every
 //! record also goes to standard error as one readable line (journald keeps it under systemd).
 //!

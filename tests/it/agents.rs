@@ -1,4 +1,4 @@
-//! Command agents in a kernel sandbox (SPEC §6) and changes nobody ordered (§4.6), through the
+//! Command agents in a kernel sandbox and changes nobody ordered, through the
 //! real daemon: the example agent in contrib/, a hostile agent probing its limits, timeouts,
 //! missing reports, observed scope creep and silent execution.
 

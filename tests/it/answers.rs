@@ -1,4 +1,4 @@
-//! Specialists answer (SPEC §3, §4.4–4.5, §6): claim, report, review, and what a failure means.
+//! Specialists answer: claim, report, review, and what a failure means.
 //! The review and recovery rules as tables of plain values, then every path end to end.
 
 use walt::coord::recovery::{decide, reroute, Decision, Facts, Failure};

@@ -1,4 +1,4 @@
-//! Walt's brain as a command (SPEC §4.8): metered, confined, and unable to do the work.
+//! Walt's brain as a command: metered, confined, and unable to do the work.
 //! Scripted brains stand in for a language model: one that routes, one that answers with SQL,
 //! one that overrides without a reason, one that hangs, and one that probes its sandbox.
 

@@ -11,6 +11,7 @@ mod desk;
 #[cfg(feature = "failpoints")]
 mod failpoints;
 mod faults;
+mod fixture;
 mod guide;
 mod hostile;
 mod meter;

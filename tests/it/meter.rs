@@ -1,4 +1,4 @@
-//! Walt's token meter: the invariants of SPEC §4.7 under random sequences of requests,
+//! Walt's token meter: the invariants of the meter under random sequences of requests,
 //! claims and finishes (plain values), and end to end with the real daemon and a small ceiling.
 
 use std::collections::{BTreeSet, VecDeque};

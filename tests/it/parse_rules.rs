@@ -1,4 +1,4 @@
-//! Every rule of SPEC §2 (work orders) and §3 (reports): a table of breaches, each of which must
+//! Every rule of work orders and reports: a table of breaches, each of which must
 //! give its diagnostic on the right line, and clean inputs that must give none.
 
 use walt::format::diagnostic::{Diagnostic, Severity};

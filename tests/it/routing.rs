@@ -1,4 +1,4 @@
-//! Routing (SPEC §4.2) and the coordinator's effects, with plain values; and end to end
+//! Routing and the coordinator's effects, with plain values; and end to end
 //! through the real daemon, with `walt trace` telling each decision's story.
 
 use walt::coord::route::{route, Refusal, Rule};

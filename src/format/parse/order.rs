@@ -1,4 +1,4 @@
-//! A work order (SPEC §2): its four parts, the rules each must keep, and its front matter.
+//! A work order: its four parts, the rules each must keep, and its front matter.
 
 use super::*;
 use crate::format::diagnostic::Diagnostic;
@@ -36,7 +36,7 @@ pub(super) const OPENERS: [&str; 12] = [
     "todo",
 ];
 
-/// Parses a work order. Every rule of SPEC §2 is checked here.
+/// Parses a work order. Every rule of the format is checked here.
 pub fn parse_order(bytes: &[u8], ctx: Context<'_>) -> Parsed<WorkOrder> {
     let (text, mut diags) = decode(bytes);
     if bytes.len() > MAX_BYTES {

@@ -1,4 +1,4 @@
-//! A report (SPEC §3): its outcome, the ticked Acceptance, Touched, the Note and front matter.
+//! A report: its outcome, the ticked Acceptance, Touched, the Note and front matter.
 
 use super::order::{check_path, unquote};
 use super::*;
@@ -9,7 +9,7 @@ pub(super) const REPORT_SECTIONS: [&str; 4] = ["Outcome", "Acceptance", "Touched
 
 pub(super) const REPORT_KEYS: [&str; 5] = ["re", "from", "status", "route-to", "blocker"];
 
-/// Parses a report. Every rule of SPEC §3 is checked here; checks against the order it answers
+/// Parses a report. Every rule of the format is checked here; checks against the order it answers
 /// are the reviewer's (`coord::review`).
 pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
     let (text, mut diags) = decode(bytes);
