@@ -4,7 +4,7 @@
 use crate::format::parse::{self};
 use crate::model::order::{AgentName, OrderId, WorkOrder};
 use crate::model::record::{Level, Record};
-use crate::model::state::{Folder, State};
+use crate::model::state::State;
 
 use super::recovery::{self, Facts, Failure};
 use super::{Effect, Flight, Walt};
@@ -58,15 +58,7 @@ impl Walt {
         effects: &mut Vec<Effect>,
     ) {
         let to_name = format!("{}.a{}.md", f.stem(), f.attempt);
-        if f.state != State::Parked {
-            effects.push(Effect::Archive {
-                id,
-                agent: f.agent.clone(),
-                from: f.state.folder().unwrap_or(Folder::New),
-                name: f.name.clone(),
-                to_name: to_name.clone(),
-            });
-        }
+        effects.extend(f.archive(id, to_name));
         if let Some((rid, rname)) = report {
             self.file_report(
                 id,

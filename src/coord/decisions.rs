@@ -132,23 +132,8 @@ impl Walt {
             }
             PersonDecision::Cancel => {
                 let mut effects = Vec::new();
-                if f.state != State::Parked {
-                    effects.push(Effect::Archive {
-                        id,
-                        agent: f.agent.clone(),
-                        from: f.state.folder().unwrap_or(Folder::New),
-                        name: f.name.clone(),
-                        to_name: format!("{}.a{}.cancelled.md", f.stem(), f.attempt),
-                    });
-                }
-                if let Some(req) = &f.request_name {
-                    effects.push(Effect::MoveRequest {
-                        id,
-                        name: req.clone(),
-                        from: Folder::Active,
-                        to: Folder::Done,
-                    });
-                }
+                effects.extend(f.archive(id, format!("{}.a{}.cancelled.md", f.stem(), f.attempt)));
+                effects.extend(f.request_done(id));
                 let mut r = Record::new("order.cancelled")
                     .order(id)
                     .agent(&f.agent)

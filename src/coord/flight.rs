@@ -1,8 +1,10 @@
 //! An order in flight, as Walt holds it: who has it, where it is, which attempt, and what went
 //! wrong before.
 
-use crate::model::order::{AgentName, WorkOrder};
-use crate::model::state::State;
+use crate::model::order::{AgentName, OrderId, WorkOrder};
+use crate::model::state::{Folder, State};
+
+use super::Effect;
 
 /// An order in flight, as Walt holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,28 @@ impl Flight {
             .strip_suffix(".md")
             .unwrap_or(&self.name)
             .to_string()
+    }
+
+    /// Moving the current attempt's file to its agent's `done/` as `to_name`; none for a
+    /// parked order, whose last attempt is archived already.
+    pub(crate) fn archive(&self, id: OrderId, to_name: String) -> Option<Effect> {
+        (self.state != State::Parked).then(|| Effect::Archive {
+            id,
+            agent: self.agent.clone(),
+            from: self.state.folder().unwrap_or(Folder::New),
+            name: self.name.clone(),
+            to_name,
+        })
+    }
+
+    /// Moving the request it came from to Walt's `done/`, when it came through Walt.
+    pub(crate) fn request_done(&self, id: OrderId) -> Option<Effect> {
+        self.request_name.as_ref().map(|req| Effect::MoveRequest {
+            id,
+            name: req.clone(),
+            from: Folder::Active,
+            to: Folder::Done,
+        })
     }
 
     pub fn objective(&self) -> &str {

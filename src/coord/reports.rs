@@ -211,13 +211,7 @@ impl Walt {
         report_name: &str,
         effects: &mut Vec<Effect>,
     ) {
-        effects.push(Effect::Archive {
-            id,
-            agent: f.agent.clone(),
-            from: f.state.folder().unwrap_or(Folder::New),
-            name: f.name.clone(),
-            to_name: f.name.clone(),
-        });
+        effects.extend(f.archive(id, f.name.clone()));
         self.file_report(
             id,
             rid,
@@ -226,14 +220,7 @@ impl Walt {
             format!("{}.report.md", f.stem()),
             effects,
         );
-        if let Some(req) = &f.request_name {
-            effects.push(Effect::MoveRequest {
-                id,
-                name: req.clone(),
-                from: Folder::Active,
-                to: Folder::Done,
-            });
-        }
+        effects.extend(f.request_done(id));
         effects.push(Effect::Decide(
             self.stamp(
                 Record::new("review.accepted")

@@ -131,14 +131,18 @@ pub struct Mailbox {
 /// fsyncs a folder. cap-std may hold directories as `O_PATH` handles, which cannot be
 /// fsynced, so the folder is reopened (as `.`, relative to itself) for reading first.
 pub fn fsync_dir(d: &impl AsFd) -> io::Result<()> {
-    let fd = rustix::fs::openat(
+    rustix::fs::fsync(reopen(d)?)?;
+    Ok(())
+}
+
+/// A folder reopened for reading (as `.`, relative to itself), whatever its handle's mode.
+fn reopen(d: &impl AsFd) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
         d,
         ".",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    rustix::fs::fsync(&fd)?;
-    Ok(())
+    )?)
 }
 
 fn dir_id(d: &Dir) -> io::Result<(u64, u64)> {
@@ -557,13 +561,7 @@ impl Mailbox {
 
     /// Flushes everything written on the inbox's filesystem: one call for a batch of new files.
     pub fn sync_all(&self) -> io::Result<()> {
-        let fd = rustix::fs::openat(
-            &self.inbox,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        rustix::fs::syncfs(&fd)?;
+        rustix::fs::syncfs(reopen(&self.inbox)?)?;
         Ok(())
     }
 
