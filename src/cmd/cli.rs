@@ -1,5 +1,5 @@
 //! The command line as plain data (clap derive). Turning it into a validated `Config` and a
-//! studio handle is `main`'s job, a separate step.
+//! studio handle is a separate step, each command's own (`cmd::open_studio`).
 
 use std::path::PathBuf;
 

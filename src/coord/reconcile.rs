@@ -84,6 +84,17 @@ pub fn plan(ledger: &Ledger, listing: &Listing, next_id: u64) -> Plan {
             continue;
         };
         let entry = ledger.entries.get(id);
+        // A cancelled order's last attempt is archived (not listed): only its request is
+        // left to find, and where the ledger says it is, all agrees.
+        if orders.is_empty()
+            && entry.is_some_and(|e| {
+                e.kind == Kind::Order
+                    && e.state == State::Cancelled
+                    && request.is_some_and(|r| e.request == Some(r.folder))
+            })
+        {
+            continue;
+        }
         let said = entry
             .map(|e| format!("{} in inbox/{}/{}", e.name, e.agent, e.state))
             .unwrap_or_else(|| "nothing".into());
@@ -316,6 +327,29 @@ mod tests {
         assert_eq!(p.moves[0].to, Folder::Done);
         assert_eq!(p.records[0].state, Some(State::Done));
         assert_eq!(p.records[0].get_str("request"), Some("done"));
+    }
+
+    #[test]
+    fn a_cancelled_order_whose_request_is_done_needs_nothing() {
+        let mut records = written(1);
+        records.push(
+            Record::new("order.cancelled")
+                .order(OrderId(1))
+                .agent("chip")
+                .state(State::Cancelled)
+                .request(Folder::Done, "0001-x.md"),
+        );
+        let l = ledger(&records);
+        let mut listing = Listing::default();
+        listing
+            .files
+            .insert(OrderId(1), vec![found("walt", Folder::Done, "0001-x.md")]);
+        let p = plan(&l, &listing, 2);
+        assert!(
+            p.records.is_empty(),
+            "a cancelled order was rewritten as its request: {:?}",
+            p.records
+        );
     }
 
     #[test]
