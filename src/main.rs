@@ -8,8 +8,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use walt::cmd::cli::{exit, Cli, Command};
+use walt::daemon::runner::confine;
 
 fn main() -> ExitCode {
+    // Inside a run's sandbox, walt is the helper that enforces the run's Landlock ruleset and
+    // then becomes the command (see daemon::runner::confine).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == confine::HELPER) {
+        let (code, why) = confine::enter(&args[2..]);
+        eprintln!("walt: {why}");
+        return ExitCode::from(code as u8);
+    }
     // With the `failpoints` feature, FAILPOINTS=<name>=return arms a crash point (tests only).
     let _scenario = fail::FailScenario::setup();
     let cli = match Cli::try_parse() {

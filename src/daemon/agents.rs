@@ -162,10 +162,11 @@ impl Shell {
                     id,
                     agent: agent.clone(),
                     report: None,
-                    exit: format!("could not start: {e}"),
+                    exit: "it never started".into(),
                     timed_out: false,
-                    tail: e,
+                    tail: String::new(),
                     elapsed: Duration::ZERO,
+                    refused: Some(format!("the run could not start: {e}")),
                 });
             }
             self.agents.running.insert(id, agent);

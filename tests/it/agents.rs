@@ -100,7 +100,10 @@ try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
 #[test]
 fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
     let s = Studio::new();
-    let path = s.script("hang.sh", "sleep 300 &\necho \"child $!\"\nsleep 300\n");
+    let path = s.script(
+        "hang.sh",
+        "sleep 300.1017 &\necho \"child $!\"\nsleep 300\n",
+    );
     s.chip_command(&path, "timeout = \"1s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-hang", ""));
@@ -118,15 +121,10 @@ fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
         ran["reason"].as_str().unwrap().contains("timed out"),
         "{ran}"
     );
-    let log = s.read("inbox/chip/active/0001.log");
-    let child: u32 = log
-        .lines()
-        .find_map(|l| l.strip_prefix("child "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_for("the background child to be gone", || gone(child));
+    assert!(s.read("inbox/chip/active/0001.log").contains("child "));
+    wait_for("the background child to be gone", || {
+        none_running("sleep 300.1017")
+    });
     let retry = s
         .journal()
         .into_iter()
@@ -289,14 +287,10 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     let log = || std::fs::read_to_string(s.path("inbox/chip/active/0001.log")).unwrap_or_default();
     wait_for("the run to start", || log().contains("start"));
     d.kill9();
-    let first: u32 = s
-        .read("inbox/chip/active/0001.log")
-        .lines()
-        .find_map(|l| l.strip_prefix("start "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    wait_for("the first run to die with the daemon", || gone(first));
+    let sleep = format!("sleep {}", slow_sleep("m-restart", 2));
+    wait_for("the first run to die with the daemon", || {
+        none_running(&sleep)
+    });
     let d = Daemon::start(&s);
     wait_for("done after the restart", || {
         s.events("0001").contains(&"order.done".to_string())

@@ -233,11 +233,40 @@ pub fn gone(pid: u32) -> bool {
         || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.contains(") Z "))
 }
 
+/// Whether no process on this machine has `needle` in its command line: how a test sees that
+/// a run's processes are gone (a pid a run prints is its sandbox's, meaningless out here).
+pub fn none_running(needle: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    !rd.flatten().any(|e| {
+        let pid = e.file_name();
+        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        if stat.contains(") Z ") {
+            return false;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd: Vec<u8> = cmd.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+        String::from_utf8_lossy(&cmd).contains(needle)
+    })
+}
+
+/// The `sleep` a slow agent for `marker` runs: a duration no other test's agent uses, so
+/// `none_running(&format!("sleep {}", slow_sleep(..)))` finds its runs.
+pub fn slow_sleep(marker: &str, secs: u32) -> String {
+    let tag = marker.bytes().map(u32::from).sum::<u32>() % 9000 + 1000;
+    format!("{secs}.{tag}")
+}
+
 /// A command agent's script body: says `start <pid>`, works `secs` seconds, appends a line to
 /// the widget, then reports `done` with `order()`'s bullets ticked for `marker`.
 pub fn slow_agent(marker: &str, secs: u32) -> String {
     format!(
-        "echo \"start $$\"\nsleep {secs}\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names {marker}\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n"
+        "echo \"start $$\"\nsleep {}\necho \"// run $$\" >> app/src/widget.rs\nprintf -- '---\\nre: %s\\nfrom: chip\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names {marker}\\n\\n**Touched:**\\n- repos/app/src/widget.rs\\n\\n**Note:** none\\n' \"$WALT_ORDER_ID\" > \"$WALT_REPORT_FILE\"\n",
+        slow_sleep(marker, secs)
     )
 }
 

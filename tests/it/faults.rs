@@ -244,7 +244,6 @@ fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back(
             .collect::<Vec<u32>>()
     };
     wait_for("the run to start", || !starts().is_empty());
-    let first = starts()[0];
     // Requests staged while there is room, then the disk filled, then the requests delivered:
     // taking them needs the journal, which cannot grow.
     for i in 0..20 {
@@ -270,7 +269,10 @@ fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back(
     wait_for("the daemon to pause", || {
         s.daemon_err().contains("daemon.paused")
     });
-    wait_for("the run to be ended with the pause", || gone(first));
+    let sleep = format!("sleep {}", slow_sleep("m-full", 5));
+    wait_for("the run to be ended with the pause", || {
+        none_running(&sleep)
+    });
     let mut d = d;
     assert!(
         d.child.try_wait().unwrap().is_none(),

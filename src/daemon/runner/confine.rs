@@ -1,0 +1,294 @@
+//! The sandbox a run (a command agent's, or the brain's) is started in.
+//!
+//! Two layers, each doing what it is made for:
+//! - **bubblewrap** (`bwrap`) gives the run its own PID namespace (`--unshare-pid`: when the
+//!   command exits, or the run is killed, every process it started dies with the namespace,
+//!   `setsid` helpers and holders of its pipes included; nothing outside is visible to it, so
+//!   nothing outside can be signalled, traced or frozen), a fresh `/proc` showing only the run,
+//!   its own session (no terminal injection), no capabilities even under a root daemon
+//!   (`--cap-drop ALL`, so no `mknod`, no raising of rights; no_new_privs, so no setuid), death
+//!   with the daemon (`--die-with-parent`), and `.git` re-bound read-only under every folder
+//!   grant (Landlock cannot take a subfolder back out of a grant: the lesson of Codex's sandbox).
+//! - **Landlock** (ABI 5 rights, fully enforced, and ABI 6 scopes) decides what the run may
+//!   open: read the system's folders, `repos/`, its run folder and its program; write its grants
+//!   (`grants.rs`) and its run folder; and it scopes signals and abstract unix sockets to the
+//!   run. The ruleset is built by the daemon on objects it resolved itself, and enforced by
+//!   `walt`'s own small helper inside the namespace (`enter`), after bubblewrap has made its
+//!   mounts (a Landlock-restricted process may not mount) and before the command is executed.
+//!
+//! All of it, or the run does not start: `available` probes both once, and a command agent the
+//! daemon cannot confine is refused unless it has `unconfined = true`.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use landlock::{
+    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, Scope, ABI,
+};
+
+/// The ABI whose filesystem rights are handled (files, truncate, ioctl on devices).
+pub const FS_ABI: ABI = ABI::V5;
+/// The ABI whose scopes are handled (signals, abstract unix sockets).
+const SCOPE_ABI: ABI = ABI::V6;
+
+/// The hidden first argument that makes `walt` the sandbox's helper.
+pub const HELPER: &str = "__sandbox";
+
+/// Folders every program needs to read and run things from. `/proc` is not here: the run
+/// gets a fresh one, which the helper grants from inside.
+const SYSTEM_READ: [&str; 9] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt", "/sys",
+];
+
+/// Devices a run may read and write; nothing else in `/dev`.
+const DEVICES: [&str; 5] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/tty",
+];
+
+/// Whether runs can be confined here, probed once: Landlock with every right and scope
+/// enforceable, and bubblewrap present and able to make a PID namespace.
+pub fn available() -> Result<(), String> {
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            new_ruleset().map_err(|e| {
+                format!("Landlock cannot be enforced here (ABI 5 rights and ABI 6 scopes needed): {e}")
+            })?;
+            let out = Command::new("bwrap")
+                .args(bwrap_base())
+                .args(["--", "/bin/true"])
+                .output()
+                .map_err(|e| {
+                    format!("bubblewrap (bwrap) cannot be run ({e}); install it (Debian: apt-get install bubblewrap)")
+                })?;
+            if !out.status.success() {
+                return Err(format!(
+                    "bubblewrap cannot make a sandbox here ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+fn new_ruleset() -> Result<landlock::RulesetCreated, String> {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(FS_ABI))
+        .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
+        .and_then(|r| r.create())
+        .map_err(|e| e.to_string())
+}
+
+/// What one run may reach, beyond the system's folders and devices.
+pub struct Reach {
+    /// Read (and run programs from? no: read only) beneath these.
+    pub read: Vec<PathBuf>,
+    /// Read and run: the command's program.
+    pub program: Option<PathBuf>,
+    /// Resolved grants: an object and the rights beneath it.
+    pub grants: Vec<(OwnedFd, BitFlags<AccessFs>)>,
+    /// The run's private folder: everything but running programs.
+    pub run_dir: PathBuf,
+    /// Re-bound read-only inside the sandbox.
+    pub read_only: Vec<PathBuf>,
+}
+
+/// A ruleset ready to be enforced by the helper, and the sandbox's mounts.
+pub struct Sandbox {
+    ruleset: OwnedFd,
+    read_only: Vec<PathBuf>,
+}
+
+fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
+    PathFd::new(path)
+        .ok()
+        .map(|fd| PathBeneath::new(fd, access))
+}
+
+impl Sandbox {
+    /// Builds the ruleset for a run (in the daemon, on objects resolved there).
+    pub fn new(reach: Reach) -> Result<Sandbox, String> {
+        let read = AccessFs::from_read(FS_ABI);
+        let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate;
+        let mut created = new_ruleset()?;
+        let add = |r: Result<landlock::RulesetCreated, landlock::RulesetError>| {
+            r.map_err(|e| e.to_string())
+        };
+        for p in SYSTEM_READ {
+            if let Some(r) = rule(Path::new(p), read) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        for p in DEVICES {
+            if let Some(r) = rule(Path::new(p), device) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        for p in &reach.read {
+            if let Some(r) = rule(p, read & !AccessFs::Execute) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        if let Some(p) = &reach.program {
+            if let Some(r) = rule(p, AccessFs::Execute | AccessFs::ReadFile) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        for (fd, access) in reach.grants {
+            created = add(created.add_rule(PathBeneath::new(fd, access)))?;
+        }
+        let run_dir = super::grants::folder_rights(FS_ABI);
+        match rule(&reach.run_dir, run_dir) {
+            Some(r) => created = add(created.add_rule(r))?,
+            None => {
+                return Err(format!(
+                    "cannot open the run folder {}",
+                    reach.run_dir.display()
+                ))
+            }
+        }
+        let fd: Option<OwnedFd> = created.into();
+        let ruleset = fd.ok_or("Landlock gave no ruleset")?;
+        Ok(Sandbox {
+            ruleset,
+            read_only: reach.read_only,
+        })
+    }
+
+    /// The command that runs `program args…` in `cwd` inside the sandbox. The ruleset's
+    /// descriptor is the only one the child inherits beyond its three pipes.
+    pub fn command(&self, program: &Path, args: &[String], cwd: &Path) -> Result<Command, String> {
+        let helper = std::env::current_exe()
+            .map_err(|e| format!("cannot find walt's own program for the sandbox: {e}"))?;
+        let mut cmd = Command::new("bwrap");
+        cmd.args(bwrap_base());
+        for p in &self.read_only {
+            cmd.arg("--ro-bind").arg(p).arg(p);
+        }
+        cmd.arg("--chdir")
+            .arg(cwd)
+            .arg("--")
+            .arg(helper)
+            .arg(HELPER)
+            .arg(self.ruleset.as_raw_fd().to_string())
+            .arg(program)
+            .args(args);
+        Ok(cmd)
+    }
+
+    /// The descriptor the child must inherit.
+    pub fn inherited(&self) -> i32 {
+        self.ruleset.as_raw_fd()
+    }
+}
+
+/// bubblewrap's part, the same for every run and for the probe.
+fn bwrap_base() -> [&'static str; 15] {
+    [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--bind",
+        "/",
+        "/",
+        "--dev-bind",
+        "/dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--cap-drop",
+        "ALL",
+        "--unshare-uts",
+    ]
+}
+
+/// The helper, inside the sandbox: grants the fresh `/proc` for reading, enforces the ruleset
+/// the daemon built (passed as descriptor `args[0]`), and executes the command
+/// (`args[1..]`). Returns only if it could not; the caller exits with 126 (cannot confine)
+/// or 127 (cannot run the program), as a shell would.
+pub fn enter(args: &[std::ffi::OsString]) -> (i32, String) {
+    let Some(fd) = args
+        .first()
+        .and_then(|a| a.to_str())
+        .and_then(|a| a.parse::<i32>().ok())
+    else {
+        return (126, "walt __sandbox: no ruleset descriptor".into());
+    };
+    let Some(program) = args.get(1) else {
+        return (126, "walt __sandbox: no program".into());
+    };
+    // SAFETY: plain system calls on this process's own state.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return (
+                126,
+                format!(
+                    "walt __sandbox: no_new_privs: {}",
+                    std::io::Error::last_os_error()
+                ),
+            );
+        }
+        if let Err(e) = grant_proc(fd) {
+            return (126, format!("walt __sandbox: cannot grant /proc: {e}"));
+        }
+        if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0 {
+            return (
+                126,
+                format!(
+                    "walt __sandbox: Landlock could not be enforced: {}",
+                    std::io::Error::last_os_error()
+                ),
+            );
+        }
+        libc::close(fd);
+    }
+    use std::os::unix::process::CommandExt;
+    let e = Command::new(program).args(&args[2..]).exec();
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    (
+        code,
+        format!("cannot run {}: {e}", program.to_string_lossy()),
+    )
+}
+
+/// Adds a read rule for this namespace's `/proc` to the ruleset `fd` (raw: the ruleset came
+/// across an exec, where the crate's types do not).
+unsafe fn grant_proc(ruleset: i32) -> std::io::Result<()> {
+    #[repr(C, packed)]
+    struct PathBeneathAttr {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const RULE_PATH_BENEATH: libc::c_int = 1;
+    let proc = std::fs::File::open("/proc")?;
+    let attr = PathBeneathAttr {
+        allowed_access: (AccessFs::ReadFile | AccessFs::ReadDir).bits(),
+        parent_fd: proc.as_raw_fd(),
+    };
+    let r = libc::syscall(
+        libc::SYS_landlock_add_rule,
+        ruleset,
+        RULE_PATH_BENEATH,
+        &attr as *const PathBeneathAttr,
+        0,
+    );
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! Command agents: the daemon runs a specialist's `command` in `repos/` with the order on
+//! standard input, in a sandbox (`confine.rs`) that lets it write its order's Files
+//! (`grants.rs`) and nothing else, ends it (and everything it started) at its `timeout`, and
+//! turns what it leaves behind into a report (`report.rs`). The brain runs the same way
+//! (`brain.rs`), with no Files and no `repos/`.
+//!
+//! The daemon never waits on a run: each has a thread that waits for it, and its pipes are
+//! read on threads of their own, bounded (`LOG_LIMIT` a stream per attempt into `<id>.log`, then
+//! one line saying how much was dropped).
+
+pub mod brain;
+pub mod confine;
+pub mod grants;
+pub mod report;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use crate::inbox::watch::Wake;
+use crate::model::order::{AgentName, OrderId};
+
+/// Output kept per stream and attempt in `<id>.log`; the rest is counted and said.
+pub const LOG_LIMIT: u64 = 16 << 20;
+
+/// What the environment keeps, beyond the run's own `WALT_*` and `TMPDIR`.
+const KEPT_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ"];
+
+/// The process groups of the runs in progress. A process that exits takes its runs with it
+/// (PR_SET_PDEATHSIG, and the sandbox's `--die-with-parent`); a daemon that starts over without
+/// exiting (after a full disk) ends them with `stop_all` first, or a run it then finds
+/// interrupted would run twice at once.
+static GROUPS: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills every run in progress, with its process group (and so its sandbox), and waits (up to
+/// ten seconds) until each has been reaped.
+pub fn stop_all() {
+    let running: Vec<i32> = groups().iter().copied().collect();
+    for pgid in running {
+        // SAFETY: signalling a process group this process created.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let t = Instant::now();
+    while !groups().is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sets up a child between fork and exec: its own process group (so a timeout kills all of
+/// it), death with the daemon, and no inherited descriptor but its three pipes and `keep`.
+fn isolate(cmd: &mut Command, keep: Option<i32>) {
+    // SAFETY: the closure only makes system calls on the child's own state.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            close_inherited(keep)
+        });
+    }
+}
+
+/// Marks every descriptor above stderr close-on-exec but `keep` (which is made inheritable),
+/// so a child gets none of the daemon's. Marking rather than closing keeps std's own
+/// exec-error pipe working.
+fn close_inherited(keep: Option<i32>) -> std::io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let cloexec = |from: u32, to: u32| -> std::io::Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        // SAFETY: a plain system call on our own descriptor table, between fork and exec.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, from, to, CLOSE_RANGE_CLOEXEC) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    match keep {
+        None => cloexec(3, u32::MAX),
+        Some(fd) => {
+            cloexec(3, fd as u32 - 1)?;
+            cloexec(fd as u32 + 1, u32::MAX)?;
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The environment a run gets: the daemon's cleared to the names every program expects, its
+/// locale (`LC_*`), and what the caller adds.
+fn clear_env(cmd: &mut Command) {
+    cmd.env_clear();
+    for (k, v) in std::env::vars_os() {
+        let name = k.to_string_lossy();
+        if KEPT_ENV.contains(&name.as_ref()) || name.starts_with("LC_") {
+            cmd.env(k, v);
+        }
+    }
+}
+
+/// Waits for a child until `timeout` from `started`, then kills its whole process group;
+/// either way nothing it started outlives it. Returns its status and whether it timed out.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    pgid: i32,
+    started: Instant,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, bool) {
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if started.elapsed() >= timeout => {
+                timed_out = true;
+                // SAFETY: signalling the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break None,
+        }
+    };
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    (status, timed_out)
+}
+
+/// What one run is given.
+pub struct Job {
+    pub id: OrderId,
+    pub agent: AgentName,
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    pub unconfined: bool,
+    /// The studio's `repos/` (the command's working folder).
+    pub repos: PathBuf,
+    /// The order's Files, relative to the studio (`repos/...`).
+    pub files: Vec<String>,
+    /// The studio root, to resolve Files.
+    pub studio: PathBuf,
+    /// The order's text: on standard input, and in `WALT_ORDER_FILE` (a copy in the run's own
+    /// folder, since the agent may not read the inbox).
+    pub order_text: String,
+    /// The log file beside the order, opened by the daemon.
+    pub log: std::fs::File,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: OrderId,
+    pub agent: AgentName,
+    /// The report it left (report file, else standard output if it parses as one), if any.
+    pub report: Option<String>,
+    pub exit: String,
+    pub timed_out: bool,
+    /// The last lines of its output, for a synthesized report.
+    pub tail: String,
+    pub elapsed: Duration,
+    /// Why what it left was not read, or why it never ran (said in the failed report).
+    pub refused: Option<String>,
+}
+
+/// A run's private folder: made fresh for each attempt (mode 0700, a name nobody can guess),
+/// removed when it is dropped.
+fn run_folder(prefix: &str) -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| format!("cannot make a run folder: {e}"))
+}
+
+/// The program of a command, as a path when it names one (relative to `base`).
+fn program_path(command: &[String], base: &Path) -> Option<PathBuf> {
+    command[0].contains('/').then(|| base.join(&command[0]))
+}
+
+/// Reads a stream into the log, at most `LOG_LIMIT` of it, then says how much was dropped;
+/// keeps the first `keep` bytes and the last lines for the caller.
+fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut logged: u64 = 0;
+    let mut dropped: u64 = 0;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match from.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let bytes = &chunk[..n];
+                let room = LOG_LIMIT.saturating_sub(logged) as usize;
+                let take = room.min(n);
+                if take > 0 {
+                    let _ = log.write_all(&bytes[..take]);
+                    logged += take as u64;
+                }
+                dropped += (n - take) as u64;
+                if head.len() < keep {
+                    head.extend_from_slice(&bytes[..n.min(keep - head.len())]);
+                }
+                tail.extend_from_slice(bytes);
+                if tail.len() > 8192 {
+                    tail.drain(..tail.len() - 4096);
+                }
+            }
+        }
+    }
+    if dropped > 0 {
+        let _ = writeln!(
+            log,
+            "\n[walt: {dropped} more bytes of this stream were dropped: at most {LOG_LIMIT} are kept an attempt]"
+        );
+    }
+    (head, tail)
+}
+
+/// Starts a run on its own thread; when it ends, `done` is called with how, and the loop is
+/// woken. Returns an error (nothing started) when it cannot even begin: its Files cannot be
+/// granted, or the sandbox cannot be made.
+pub fn start(
+    mut job: Job,
+    done: impl FnOnce(Finished) + Send + 'static,
+    wake: SyncSender<Wake>,
+) -> Result<(), String> {
+    let run_dir = run_folder("walt-run-")?;
+    let report_file = run_dir.path().join("report.md");
+    let order_file = run_dir.path().join("order.md");
+    report::write_new(&order_file, job.order_text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", order_file.display()))?;
+    let program = program_path(&job.command, &job.repos);
+    let (mut cmd, keep, placeholders) = if job.unconfined {
+        let mut cmd = Command::new(&job.command[0]);
+        cmd.args(&job.command[1..]).current_dir(&job.repos);
+        (cmd, None, Vec::new())
+    } else {
+        confine::available()?;
+        let granted = grants::resolve(&job.studio, &job.files, confine::FS_ABI)?;
+        let placeholders = granted.placeholders.clone();
+        let sandbox = confine::Sandbox::new(confine::Reach {
+            read: vec![job.repos.clone()],
+            program: program.clone(),
+            grants: granted.rules,
+            run_dir: run_dir.path().to_path_buf(),
+            read_only: granted.read_only,
+        });
+        let sandbox = match sandbox {
+            Ok(s) => s,
+            Err(e) => {
+                grants::remove_placeholders(&placeholders);
+                return Err(e);
+            }
+        };
+        let target = program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&job.command[0]));
+        let cmd = sandbox.command(&target, &job.command[1..], &job.repos)?;
+        let keep = sandbox.inherited();
+        // The sandbox (and its ruleset descriptor) lives until the child has it.
+        (cmd, Some((keep, sandbox)), placeholders)
+    };
+    clear_env(&mut cmd);
+    cmd.env("WALT_ORDER_ID", job.id.to_string())
+        .env("WALT_AGENT", job.agent.as_str())
+        .env("WALT_ORDER_FILE", &order_file)
+        .env("WALT_REPORT_FILE", &report_file)
+        .env("TMPDIR", run_dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    isolate(&mut cmd, keep.as_ref().map(|(fd, _)| *fd));
+    let started = Instant::now();
+    // Everything that can fail is done before the spawn: after it, the run is always waited
+    // for (and its group unregistered), never left behind by an early return.
+    let log_err = job.log.try_clone().map_err(|e| e.to_string())?;
+    let log_out = job.log.try_clone().map_err(|e| e.to_string())?;
+    let spawned = cmd.spawn();
+    drop(keep);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            grants::remove_placeholders(&placeholders);
+            return Err(format!("cannot start {:?}: {e}", job.command));
+        }
+    };
+    let pgid = child.id() as i32;
+    groups().insert(pgid);
+    let mut stdin = child.stdin.take().expect("piped");
+    let text = std::mem::take(&mut job.order_text);
+    std::thread::spawn(move || {
+        // An agent that does not read its order must not block the run.
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let err_thread = std::thread::spawn(move || drain(err, log_err, 0));
+    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20));
+    let timeout = job.timeout;
+    let (id, agent) = (job.id, job.agent.clone());
+    std::thread::spawn(move || {
+        let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
+        groups().remove(&pgid);
+        // The sandbox's namespace is gone with its first process, and with it every holder of
+        // these pipes: they end now.
+        let (stdout, out_tail) = out_thread.join().unwrap_or_default();
+        let (_, err_tail) = err_thread.join().unwrap_or_default();
+        let (report, refused) = match report::read_report_file(&report_file) {
+            Ok(Some(r)) => (Some(r), None),
+            Ok(None) => {
+                let text = String::from_utf8_lossy(&stdout).into_owned();
+                (
+                    crate::format::parse::looks_like_report(&text).then_some(text),
+                    None,
+                )
+            }
+            Err(why) => (None, Some(why)),
+        };
+        let mut all = String::from_utf8_lossy(&out_tail).into_owned();
+        all.push_str(&String::from_utf8_lossy(&err_tail));
+        let tail: Vec<&str> = all.lines().rev().take(10).collect();
+        let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+        let exit = match status {
+            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => format!("exit status {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => "unknown exit".into(),
+            },
+            None => "could not be waited for".into(),
+        };
+        grants::remove_placeholders(&placeholders);
+        done(Finished {
+            id,
+            agent,
+            report,
+            exit,
+            timed_out,
+            tail,
+            elapsed: started.elapsed(),
+            refused,
+        });
+        let _ = wake.send(Wake::Fs);
+        // The run's folder is the runner's own, outside the studio: removed with `run_dir`.
+        drop(run_dir);
+    });
+    Ok(())
+}
+
+pub use brain::ask_brain;
+pub use report::failed_report;
+
+/// Whether confined runs can be had here (for refusing command agents up front).
+pub fn landlock_available() -> Result<(), String> {
+    confine::available()
+}
