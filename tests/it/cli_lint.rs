@@ -34,7 +34,7 @@ fn init_lays_out_the_studio_of_spec_section_1() {
 fn init_refuses_to_overwrite_a_config() {
     let s = Studio::new();
     s.write("config/walt.toml", "# mine\n");
-    let out = std::process::Command::new(WALT)
+    let out = std::process::Command::new(&*WALT)
         .arg("init")
         .arg(s.root())
         .output()
@@ -80,7 +80,7 @@ fn lint_checks_route_to_against_the_studios_agents_only_with_a_studio() {
     assert_eq!(with_root.status.code(), Some(1));
     assert!(stdout(&with_root).contains("`bob` is not an agent of this studio"));
     let elsewhere = tempfile::tempdir().unwrap();
-    let without = std::process::Command::new(WALT)
+    let without = std::process::Command::new(&*WALT)
         .current_dir(elsewhere.path())
         .env_remove("WALT_ROOT")
         .args(["lint", p.to_str().unwrap()])
@@ -130,7 +130,7 @@ fn snapshot_lint_of_a_report_and_a_clean_order() {
 fn snapshot_lint_of_a_bad_config() {
     let s = Studio::new();
     let p = s.write("other.toml", "[walt]\nrotate_at = 8000\nceiling = 7000\n\n[agents.human]\n\n[agents.chip]\nlease = \"soon\"\nowns = [\"repos/[a\"]\nfallback = [\"bob\"]\n");
-    let out = std::process::Command::new(WALT)
+    let out = std::process::Command::new(&*WALT)
         .args(["lint", p.to_str().unwrap()])
         .output()
         .unwrap();

@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const WALT: &str = env!("CARGO_BIN_EXE_walt");
+/// The `walt` under test: this build's, or the one `WALT_BIN` names (to show that an attack
+/// test fails on an older build).
+pub static WALT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("WALT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_walt").to_string())
+});
 
 /// A studio in `studio/` of a temporary folder; the daemon's standard error goes beside it
 /// (`daemon.err`), not in it, so a full studio does not lose it.
@@ -46,7 +50,11 @@ impl Studio {
                 Some(Unmount(root.clone()))
             }
         };
-        let out = Command::new(WALT).arg("init").arg(&root).output().unwrap();
+        let out = Command::new(&*WALT)
+            .arg("init")
+            .arg(&root)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "init failed: {}",
@@ -120,7 +128,7 @@ impl Studio {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(WALT);
+        let mut c = Command::new(&*WALT);
         c.arg("--root").arg(self.root()).args(args);
         c.env_remove("WALT_ROOT");
         c.stdin(Stdio::null());

@@ -538,7 +538,7 @@ fn claims_during_start_up_never_duplicate_an_order() {
     let claimer = std::thread::spawn(move || {
         let mut n = 0;
         while n < 200 {
-            let o = std::process::Command::new(WALT)
+            let o = std::process::Command::new(&*WALT)
                 .arg("--root")
                 .arg(&root)
                 .args(["claim", "chip"])

@@ -132,7 +132,7 @@ fn an_fsync_error_stops_the_daemon_and_a_restart_loses_nothing() {
             "trace=fdatasync",
             "-e",
             "inject=fdatasync:error=EIO:when=3+",
-            WALT,
+            &*WALT,
             "--root",
         ])
         .arg(s.root())

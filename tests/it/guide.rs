@@ -23,7 +23,7 @@ fn walkthrough() -> String {
 #[test]
 fn the_readme_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(WALT).parent().unwrap();
+    let bin = std::path::Path::new(&*WALT).parent().unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -61,7 +61,7 @@ fn commands_on_a_folder_that_is_not_a_studio_say_how_to_make_one() {
         &["claim", "chip"],
         &["submit", "x.md"],
     ] {
-        let o = Command::new(WALT)
+        let o = Command::new(&*WALT)
             .arg("--root")
             .arg(dir.path())
             .args(args)
@@ -110,7 +110,7 @@ fn permission_denied_on_the_studio_says_so() {
                 "--reuid=65534",
                 "--regid=65534",
                 "--clear-groups",
-                WALT,
+                &*WALT,
                 "--root",
             ])
             .arg(s.root())
@@ -140,13 +140,13 @@ fn permission_denied_on_the_studio_says_so() {
 
 #[test]
 fn completions_and_man_page_come_from_the_cli_definition() {
-    let o = Command::new(WALT)
+    let o = Command::new(&*WALT)
         .args(["completions", "bash"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("claim") && stdout(&o).contains("--follow"));
-    let o = Command::new(WALT).arg("man").output().unwrap();
+    let o = Command::new(&*WALT).arg("man").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains(".TH walt 1"));
 }

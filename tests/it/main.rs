@@ -6,6 +6,7 @@ mod answers;
 mod brain;
 mod cli_lint;
 mod common;
+mod confinement;
 mod daemon;
 mod desk;
 #[cfg(feature = "failpoints")]

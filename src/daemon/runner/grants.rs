@@ -141,7 +141,7 @@ fn grant(
                 open_path(&dir, name, true)
                     .map_err(|e| format!("cannot open {}: {e}", walked.display()))?
             }
-            Err(e) => return Err(crossing(&walked, e)),
+            Err(e) => return Err(crossing(&dir, name, &walked, e)),
         };
     }
     walked.push(last);
@@ -154,7 +154,7 @@ fn grant(
                 open_path(&dir, last, true)
                     .map_err(|e| format!("cannot open {}: {e}", walked.display()))?
             }
-            Err(e) => return Err(crossing(&walked, e)),
+            Err(e) => return Err(crossing(&dir, last, &walked, e)),
         };
         grants.rules.push((d, folder_rights(abi)));
         grants.read_only.extend(git_folders(&studio.join(&walked)));
@@ -165,10 +165,12 @@ fn grant(
             let st = rustix::fs::fstat(&fd).map_err(|e| format!("cannot be looked at: {e}"))?;
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::RegularFile if st.st_nlink == 1 => {}
-                FileType::RegularFile => return Err(format!(
+                FileType::RegularFile => {
+                    return Err(format!(
                     "is a hard link ({} names for one file): granting it would grant the others",
                     st.st_nlink
-                )),
+                ))
+                }
                 FileType::Directory => {
                     return Err(
                         "names a folder: end it with `/` to grant the folder and everything in it"
@@ -191,13 +193,21 @@ fn grant(
             grants.placeholders.push(studio.join(&walked));
             grants.rules.push((fd, file_rights()));
         }
-        Err(e) => return Err(crossing(&walked, e)),
+        Err(e) => return Err(crossing(&dir, last, &walked, e)),
     }
     Ok(())
 }
 
-/// Why a path could not be resolved: a link in it (ELOOP, EXDEV) is said as such.
-fn crossing(path: &Path, e: std::io::Error) -> String {
+/// Why `name` in `dir` (shown as `path`) could not be resolved: a link is said as such.
+fn crossing(dir: &OwnedFd, name: &str, path: &Path, e: std::io::Error) -> String {
+    let link = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+    if link {
+        return format!(
+            "crosses a symbolic link at {} (no run is granted anything through a link)",
+            path.display()
+        );
+    }
     match e.raw_os_error() {
         Some(libc::ELOOP) | Some(libc::EXDEV) => format!(
             "crosses a symbolic link at {} (no run is granted anything through a link)",
