@@ -1,7 +1,7 @@
 //! Review at collection: a report is checked against the order it answers before it
 //! is accepted. Pure: the order, the report and what the shell observed are plain values.
 
-use crate::model::order::{Branch, Report, Status, WorkOrder};
+use crate::model::order::{Branch, OrderId, Report, Status, WorkOrder};
 
 /// Why a report is not accepted as it stands. Each is one sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,22 @@ pub fn within(files: &[String], path: &str) -> bool {
             f == path
         }
     })
+}
+
+/// Why a command agent's report is a forgery, if it is: a run speaks only for the order it was
+/// started for and the agent that ran it (signal *forgery*); one that names another would move
+/// another order.
+pub fn forged(report: &Report, id: OrderId, agent: &str) -> Option<String> {
+    let re = report.header.re;
+    let from = report.header.from.as_deref();
+    match (re, from) {
+        (Some(re), _) if re != id => Some(format!("the run of order {id} reported on order {re}")),
+        (_, Some(from)) if from != agent => Some(format!(
+            "{agent}'s run of order {id} reported as {}",
+            from.escape_debug()
+        )),
+        _ => None,
+    }
 }
 
 /// The agents the order's Branching allows a `route-to`.

@@ -8,10 +8,12 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::coord::review;
 use crate::coord::Event;
 use crate::format::config::Config;
-use crate::format::parse::MAX_BYTES;
-use crate::inbox::mailbox::MoveError;
+use crate::format::parse::{self, MAX_BYTES};
+use crate::inbox::intake;
+use crate::inbox::mailbox::{LogError, MoveError};
 use crate::inbox::watch::Wake;
 use crate::model::order::{AgentName, OrderId};
 use crate::model::record::{Level, Record};
@@ -110,6 +112,11 @@ impl Shell {
                 Ok(Ok(b)) => text(b),
                 _ => continue,
             };
+            // The log first: while it cannot be had the order stays queued in new/.
+            let Some(log) = self.open_log(&agent, id)? else {
+                continue;
+            };
+            let mb = self.desk.mailbox();
             match mb.move_synced(&agent, Folder::New, Folder::Active, OsStr::new(&name)) {
                 Ok(()) => {}
                 Err(MoveError::Sync(e)) => return Err(Fatal::NotDurable(e).into()),
@@ -118,14 +125,6 @@ impl Shell {
                     continue;
                 }
             }
-            let log_name = format!("{id}.log");
-            let log = match mb.append_log(&agent, Folder::Active, OsStr::new(&log_name)) {
-                Ok(f) => f,
-                Err(e) => {
-                    self.report_error(format!("cannot open inbox/{agent}/active/{log_name}: {e}"));
-                    continue;
-                }
-            };
             self.commit(vec![Record::new("order.claimed")
                 .order(id)
                 .agent(&agent)
@@ -174,6 +173,63 @@ impl Shell {
         Ok(())
     }
 
+    /// Opens `<id>.log` beside a claimed order for its run's output. Something planted at
+    /// that name (a link, a hard link, a FIFO, a folder) is never written through: it is held
+    /// as it is, with a note saying why, and a fresh log is used. `None` (said once) when no
+    /// log can be had; the order waits in `active/` for the next turn.
+    fn open_log(
+        &mut self,
+        agent: &AgentName,
+        id: OrderId,
+    ) -> Result<Option<std::fs::File>, DaemonError> {
+        let name = format!("{id}.log");
+        let mb = self.desk.mailbox();
+        let planted = match mb.append_log(agent, Folder::Active, OsStr::new(&name)) {
+            Ok(f) => return Ok(Some(f)),
+            Err(LogError::Planted(what)) => what,
+            Err(LogError::Io(e)) => {
+                self.report_error(format!("cannot open inbox/{agent}/active/{name}: {e}"));
+                return Ok(None);
+            }
+        };
+        let mut batch = intake::Batch::default();
+        let why = format!(
+            "it was found at the name of order {id}'s run log, {}; the daemon writes a run's output only into a file of its own",
+            planted.describe()
+        );
+        if let Err(e) = intake::hold(
+            mb,
+            agent,
+            Folder::Active,
+            OsStr::new(&name),
+            &why,
+            &[],
+            "",
+            &mut self.next_id,
+            &mut batch,
+        ) {
+            self.report_error(format!(
+                "cannot hold what is planted at inbox/{agent}/active/{name}: {e}"
+            ));
+            return Ok(None);
+        }
+        for (a, folder) in &batch.dirty {
+            mb.sync(a, *folder).map_err(Fatal::NotDurable)?;
+        }
+        self.commit(batch.records)?;
+        match self
+            .desk
+            .mailbox()
+            .append_log(agent, Folder::Active, OsStr::new(&name))
+        {
+            Ok(f) => Ok(Some(f)),
+            Err(e) => {
+                self.report_error(format!("cannot open inbox/{agent}/active/{name}: {e}"));
+                Ok(None)
+            }
+        }
+    }
+
     /// Files a report into `inbox/walt/new/` for every run that ended; the next scan takes it
     /// and Walt reviews it like any other. A full disk pauses the daemon (the order, still in
     /// `active/`, runs again once there is space); another failure to write is said and the
@@ -194,10 +250,28 @@ impl Shell {
                 .get(&f.id)
                 .map(|fl| fl.order.acceptance.clone())
                 .unwrap_or_default();
-            let report = match (&f.report, f.timed_out) {
-                (Some(r), false) => r.clone(),
+            let forgery = f.report.as_deref().filter(|_| !f.timed_out).and_then(|r| {
+                let parsed = parse::parse_report(r.as_bytes(), parse::Context::default());
+                review::forged(&parsed.value, f.id, f.agent.as_str())
+            });
+            let report = match (&f.report, f.timed_out, &forgery) {
+                (Some(r), false, None) => r.clone(),
+                (_, _, Some(why)) => {
+                    let mut refused = f.clone();
+                    refused.refused = Some(format!("its report was refused as a forgery: {why}"));
+                    runner::failed_report(&refused, &f.agent, &acceptance)
+                }
                 _ => runner::failed_report(&f, &f.agent, &acceptance),
             };
+            if let Some(why) = &forgery {
+                self.commit(vec![Record::new("signal.forgery")
+                    .level(Level::Warn)
+                    .order(f.id)
+                    .agent(&f.agent)
+                    .reason(format!(
+                        "{why}; the run counts as failed, and no other order changes"
+                    ))])?;
+            }
             let name = format!(
                 "report-{}-run-{}.md",
                 f.id,

@@ -86,6 +86,16 @@ pub enum MoveError {
     Sync(io::Error),
 }
 
+/// Why a run's log could not be opened: something planted at its name (never written
+/// through), or an ordinary failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{}", .0.describe())]
+    Planted(NotMail),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
 /// `<stem>.report.md`, `<stem>.a1.cancelled.md`), not an order's current file.
 pub fn is_archive(name: &str) -> bool {
@@ -475,15 +485,39 @@ impl Mailbox {
         agent: &AgentName,
         folder: Folder,
         name: &OsStr,
-    ) -> io::Result<std::fs::File> {
+    ) -> Result<std::fs::File, LogError> {
         check_name(name)?;
         let (f, i) = self.dir(agent, folder)?;
-        let fd = rustix::fs::openat(
+        // Not blocking (a FIFO planted here must not stop the daemon), not following a link,
+        // and refused unless a regular file with one link: the daemon appends a run's output
+        // here, and must never append it into a file that has another name.
+        let fd = match rustix::fs::openat(
             &f.dirs[i],
             name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::APPEND
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
-        )?;
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => return Err(LogError::Planted(NotMail::Symlink)),
+            Err(rustix::io::Errno::NXIO) => return Err(LogError::Planted(NotMail::Fifo)),
+            Err(rustix::io::Errno::ISDIR) => return Err(LogError::Planted(NotMail::Directory)),
+            Err(e) => return Err(LogError::Io(e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| LogError::Io(e.into()))?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile if st.st_nlink == 1 => {}
+            FileType::RegularFile => {
+                return Err(LogError::Planted(NotMail::HardLink(st.st_nlink as u64)))
+            }
+            FileType::Fifo => return Err(LogError::Planted(NotMail::Fifo)),
+            FileType::Socket => return Err(LogError::Planted(NotMail::Socket)),
+            _ => return Err(LogError::Planted(NotMail::Device)),
+        }
         Ok(std::fs::File::from(fd))
     }
 
