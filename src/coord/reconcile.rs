@@ -25,11 +25,11 @@ pub struct Found {
 }
 
 /// What the folders hold: each order id's files (a request in `inbox/walt/`, its order in a
-/// specialist's inbox), and the highest id any well-formed name carries.
+/// specialist's inbox), and the id of every file whose name starts with one.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
     pub files: BTreeMap<OrderId, Vec<Found>>,
-    pub max_seen: u64,
+    pub ids: std::collections::BTreeSet<OrderId>,
 }
 
 /// A request of Walt's to move between his folders.
@@ -57,11 +57,32 @@ pub struct Plan {
 
 /// Compares the folders with the ledger.
 pub fn plan(ledger: &Ledger, listing: &Listing, next_id: u64) -> Plan {
+    let base = next_id.max(ledger.max_id + 1);
+    // Ids seen in folders count (a crash may have left names the journal never recorded), but
+    // only near the ids on record: a stray name far out must not move the next id.
+    let (near, strays): (Vec<OrderId>, Vec<OrderId>) =
+        listing.ids.iter().partition(|id| id.adoptable(base));
     let mut out = Plan {
-        next_id: next_id.max(listing.max_seen + 1).max(ledger.max_id + 1),
+        next_id: near.iter().map(|id| id.0 + 1).fold(base, u64::max),
         ..Plan::default()
     };
+    if !strays.is_empty() {
+        out.records.push(
+            Record::new("daemon.rescan")
+                .level(Level::Warn)
+                .reason(format!(
+                    "ignored {} name(s) whose id is far past any the daemon handed out (the highest: {}); they do not move the next id {}",
+                    strays.len(),
+                    strays.last().expect("not empty"),
+                    OrderId(out.next_id)
+                )),
+        );
+    }
     for (id, places) in &listing.files {
+        if strays.contains(id) {
+            // Not the daemon's: left where it is, and not taken into the ledger either.
+            continue;
+        }
         let request = places.iter().find(|f| f.agent.as_str() == WALT);
         let orders: Vec<&Found> = places.iter().filter(|f| f.agent.as_str() != WALT).collect();
         if orders.len() > 1 {
@@ -277,7 +298,7 @@ mod tests {
                 found("chip", Folder::New, "0001-x.md"),
             ],
         );
-        listing.max_seen = 1;
+        listing.ids.insert(OrderId(1));
         let p = plan(&l, &listing, 2);
         assert!(p.records.is_empty() && p.moves.is_empty() && p.unseen.is_empty());
         assert_eq!(p.next_id, 2);
@@ -353,13 +374,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stray_name_far_past_every_id_does_not_move_the_next_id() {
+        let l = ledger(&written(1));
+        let mut listing = Listing::default();
+        listing.ids.insert(OrderId(5));
+        listing.ids.insert(OrderId(999_999_999_999));
+        let p = plan(&l, &listing, 2);
+        assert_eq!(p.next_id, 6, "a near id counts, the stray does not");
+        listing.files.insert(
+            OrderId(999_999_999_999),
+            vec![found("walt", Folder::Done, "999999999999-x.md")],
+        );
+        let p = plan(&l, &listing, 2);
+        assert!(
+            p.records.iter().all(|r| r.order.is_none()),
+            "a stray file is not taken into the ledger: {:?}",
+            p.records
+        );
+        assert!(p.records[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("ignored 1 name"));
+    }
+
+    #[test]
     fn a_file_the_journal_never_recorded_is_taken_as_its_text_says() {
         let l = Ledger::default();
         let mut listing = Listing::default();
         let mut f = found("walt", Folder::New, "0007-report.md");
         f.looks_like_report = true;
         listing.files.insert(OrderId(7), vec![f]);
-        listing.max_seen = 7;
+        listing.ids.insert(OrderId(7));
         let p = plan(&l, &listing, 1);
         assert_eq!(p.records[0].get_str("kind"), Some("report"));
         assert_eq!(

@@ -66,7 +66,12 @@ impl Shell {
                     let Some(id) = OrderId::from_name_prefix(name) else {
                         continue;
                     };
-                    listing.max_seen = listing.max_seen.max(id.0);
+                    if e.kind != EntryKind::File {
+                        // A folder (or a link) held as it is got its id from the daemon, which
+                        // the journal has; a stray one must not move the next id.
+                        continue;
+                    }
+                    listing.ids.insert(id);
                     if e.kind != EntryKind::File
                         || name.ends_with(".why.md")
                         || is_archive(name)

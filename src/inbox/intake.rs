@@ -316,7 +316,9 @@ impl Intake {
         let adopted = (folder == Folder::New)
             .then(|| name.to_str().and_then(OrderId::from_file_name))
             .flatten()
-            .filter(|id| !ledger.entries.contains_key(id) && id.0 >= *next_id);
+            .filter(|id| {
+                !ledger.entries.contains_key(id) && id.0 >= *next_id && id.adoptable(*next_id)
+            });
         let (id, new_name) = match adopted {
             Some(id) => {
                 *next_id = id.0 + 1;

@@ -18,6 +18,21 @@ impl serde::Serialize for OrderId {
 }
 
 impl OrderId {
+    /// The largest id there can be: the parser reads at most twelve digits, so the daemon
+    /// never hands out a larger one.
+    pub const MAX: u64 = 999_999_999_999;
+
+    /// How far past the next id a well-formed name found in a folder may be and still be taken
+    /// as one the daemon handed out (a crash between a batch's renames and its journal record
+    /// leaves at most a batch of those). A name further out is a stray, and must not move the
+    /// next id, or one planted name could push it past `MAX`.
+    pub const ADOPT_WINDOW: u64 = 1_000_000;
+
+    /// Whether an id found on a name may be taken as the daemon's own, given the next id.
+    pub fn adoptable(self, next: u64) -> bool {
+        self.0 < next.saturating_add(OrderId::ADOPT_WINDOW) && self.0 < OrderId::MAX
+    }
+
     /// Reads `0042` (or `42`); at least one digit, nothing else, and not zero.
     pub fn parse(text: &str) -> Option<OrderId> {
         let text = text.trim();

@@ -137,3 +137,33 @@ fn hostile_contents_are_held_with_their_problems_or_taken_whole() {
         "{routed}"
     );
 }
+
+/// Regression: one `mkdir inbox/rex/held/999999999999-x` made the next id unparsable, so every
+/// request was held and the next start exited 3. Only names near the ids on record count.
+#[test]
+fn a_stray_name_with_a_huge_id_cannot_stop_routing_or_a_restart() {
+    let s = Studio::new();
+    std::fs::create_dir_all(s.path("inbox/rex/held/999999999999-x")).unwrap();
+    s.write(
+        "inbox/chip/done/999999999998-planted.md",
+        "not an order of ours\n",
+    );
+    s.write("inbox/walt/done/999999999997-planted.md", "nor this\n");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-stray", ""));
+    wait_for("the request routed under a small id", || {
+        s.events("0001").contains(&"order.written".to_string())
+    });
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&s);
+    s.deliver("walt", "b.md", &order("m-stray2", ""));
+    wait_for("routing after a restart", || {
+        s.events("0002").contains(&"order.written".to_string())
+    });
+    assert_eq!(d.stop(), Some(0));
+    assert!(
+        s.ls("inbox/walt/held").is_empty(),
+        "{:?}",
+        s.ls("inbox/walt/held")
+    );
+}
