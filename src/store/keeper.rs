@@ -30,6 +30,8 @@ pub struct DecisionFile {
 pub enum KeeperError {
     #[error("another walt daemon (pid {pid}) holds state/walt.lock; stop it first (kill {pid}), or run this one on another studio with --root")]
     LockHeld { pid: String },
+    #[error("another walt daemon holds state/ (its state/walt.lock was moved aside or replaced); find it with `pgrep -a walt` and stop it first")]
+    FolderLocked,
     #[error("{0}")]
     Journal(#[from] JournalError),
     #[error("cannot use state/{what}: {source}; check that the studio is writable by this user")]
@@ -44,12 +46,28 @@ pub struct Keeper {
     state: Dir,
     journal: Journal,
     log: EventLog,
-    _lock: std::fs::File,
+    _lock: Lock,
+}
+
+/// The single-instance lock: an exclusive `flock` on `state/walt.lock` (which names the pid
+/// for people) and on the `state/` folder itself. The folder lock is what cannot be moved
+/// aside: a lock file moved or deleted under a running daemon would let a second one start
+/// on a fresh file, but the folder it would lock is the one the first holds.
+pub struct Lock {
+    _file: std::fs::File,
+    _folder: std::os::fd::OwnedFd,
 }
 
 /// Takes the lock or says who holds it.
-fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
+fn lock(state: &Dir) -> Result<Lock, KeeperError> {
     let io = |source| KeeperError::Io { what: LOCK, source };
+    let folder = rustix::fs::openat(
+        state,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io(e.into()))?;
     let mut file = state
         .open_with(LOCK, OpenOptions::new().read(true).write(true).create(true))
         .map_err(io)?
@@ -69,6 +87,16 @@ fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
         }
         return Err(io(e.into()));
     }
+    if let Err(e) = rustix::fs::flock(
+        &folder,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    ) {
+        if e == rustix::io::Errno::WOULDBLOCK {
+            // The lock file was moved aside or replaced: its pid line is not the holder's.
+            return Err(KeeperError::FolderLocked);
+        }
+        return Err(io(e.into()));
+    }
     // The pid is for people (and the "lock held" message); the flock is the lock. A daemon
     // that starts over in process (after a full disk) finds its own pid there already, and
     // rewriting it could fail for want of space after the truncation freed its block.
@@ -84,7 +112,10 @@ fn lock(state: &Dir) -> Result<std::fs::File, KeeperError> {
             Err(e) => return Err(io(e)),
         }
     }
-    Ok(file)
+    Ok(Lock {
+        _file: file,
+        _folder: folder,
+    })
 }
 
 impl Keeper {
@@ -241,7 +272,7 @@ impl Keeper {
 pub struct Paused {
     state: Dir,
     log: EventLog,
-    _lock: std::fs::File,
+    _lock: Lock,
 }
 
 impl Paused {

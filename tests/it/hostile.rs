@@ -167,3 +167,50 @@ fn a_stray_name_with_a_huge_id_cannot_stop_routing_or_a_restart() {
         s.ls("inbox/walt/held")
     );
 }
+
+/// Regression: moving `state/walt.lock` aside let a second daemon serve the studio (requests
+/// routed twice, id storms). The lock is also on `state/` itself, which cannot be moved aside.
+#[test]
+fn a_second_daemon_cannot_serve_a_studio_whose_lock_file_was_moved() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    for i in 0..20 {
+        s.deliver(
+            "walt",
+            &format!("a{i}.md"),
+            &order(&format!("m-a{i:02}"), "to: chip\n"),
+        );
+    }
+    std::fs::rename(s.path("state/walt.lock"), s.path("state/walt.lock.aside")).unwrap();
+    let second = s.walt(&["daemon"]);
+    assert_eq!(second.status.code(), Some(3), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("holds state/"),
+        "{}",
+        stderr(&second)
+    );
+    std::fs::remove_file(s.path("state/walt.lock")).ok();
+    let third = s.walt(&["daemon"]);
+    assert_eq!(third.status.code(), Some(3));
+    for i in 20..40 {
+        s.deliver(
+            "walt",
+            &format!("a{i}.md"),
+            &order(&format!("m-a{i:02}"), "to: chip\n"),
+        );
+    }
+    wait_for("every request routed", || {
+        s.ls("inbox/chip/new").len() == 40
+    });
+    assert_eq!(d.stop(), Some(0));
+    let mut written: Vec<String> = s
+        .journal()
+        .iter()
+        .filter(|r| r["event"] == "order.written")
+        .map(|r| r["order"].as_str().unwrap().to_string())
+        .collect();
+    let all = written.len();
+    written.sort();
+    written.dedup();
+    assert_eq!((all, written.len()), (40, 40), "a request was routed twice");
+}
