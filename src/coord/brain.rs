@@ -7,7 +7,7 @@ use crate::model::order::{OrderId, WorkOrder};
 use crate::model::record::{Level, Record};
 
 use super::route::{self, Decision};
-use super::{Effect, Walt};
+use super::{review, Effect, Walt};
 
 /// A request put to the brain, waiting for its answer.
 #[derive(Debug, Clone)]
@@ -77,6 +77,7 @@ impl Walt {
         &self,
         id: OrderId,
         answer: &str,
+        request: &WorkOrder,
     ) -> Result<(WorkOrder, Decision), (Option<&'static str>, String)> {
         let parsed = parse::parse_order(
             answer.as_bytes(),
@@ -110,6 +111,24 @@ impl Walt {
         let reason = answer.header.reason.clone().unwrap_or_default();
         if reason.trim().is_empty() {
             return Err((None, "the answer gives no `reason:` for its choice".into()));
+        }
+        // The brain scopes within the request: its Files may narrow the request's, never
+        // widen them (nor reach into state/ when the request does not).
+        let beyond: Vec<&str> = answer
+            .files
+            .iter()
+            .filter(|f| !review::within(&request.files, f))
+            .map(String::as_str)
+            .collect();
+        if !beyond.is_empty() {
+            return Err((
+                None,
+                format!(
+                    "the answer's Files reach beyond the request's ({}): {}",
+                    request.files.join(", "),
+                    beyond.join(", ")
+                ),
+            ));
         }
         let routed = route::route(&self.cfg, &answer).map_err(|r| (r.signal(), r.describe()))?;
         let mut order = answer.clone();
@@ -156,7 +175,7 @@ impl Walt {
             ),
         )];
         let verdict = match &answer {
-            Ok(text) => self.check_brain(id, text),
+            Ok(text) => self.check_brain(id, text, &c.request),
             Err(e) => Err((None, format!("no answer: {e}"))),
         };
         match verdict {

@@ -217,3 +217,41 @@ fn forty_requests_under_a_small_ceiling_keep_every_prompt_under_it() {
         "the meter shaped the prompts"
     );
 }
+
+/// Regression: a brain could answer with Files under `state/` for a request whose Files are
+/// under `repos/`, unflagged. Its answer may narrow the request's Files, never widen them.
+#[test]
+fn a_brain_that_widens_the_requests_files_is_refused_and_the_rules_decide() {
+    let s = Studio::new();
+    let widen = brain(
+        &s,
+        "widen.sh",
+        "cat >/dev/null\nprintf -- '---\\nto: chip\\nreason: chip writes code\\n---\\n**Objective:** The widget m-widen is polished.\\n\\n**Acceptance:**\\n- `cargo test` passes\\n- the widget shines in the demo\\n- the changelog names m-widen\\n\\n**Files:**\\n- repos/app/src/widget.rs\\n- state/notes.json\\n\\n**Branching:**\\n- halt-with-note if the widget is gone\\n'\n",
+    );
+    use_brain(&s, &widen);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-widen", ""));
+    wait_for("the rules decide", || s.log_count("brain.fallback") == 1);
+    wait_for("the order written", || s.ls("inbox/chip/new").len() == 1);
+    d.stop();
+    let refusals: Vec<String> = s
+        .journal()
+        .iter()
+        .filter(|r| r["event"] == "brain.refused")
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(
+        refusals[0].contains("reach beyond the request's"),
+        "{refusals:?}"
+    );
+    let written = s.read(&format!("inbox/chip/new/{}", s.ls("inbox/chip/new")[0]));
+    let files = written
+        .split("**Files:**")
+        .nth(1)
+        .unwrap()
+        .split("**Branching:**")
+        .next()
+        .unwrap();
+    assert_eq!(files.trim(), "- repos/app/src/widget.rs", "{written}");
+}
