@@ -14,6 +14,7 @@
 //! rather than acknowledge what is not on disk.
 
 pub mod agents;
+pub mod brain;
 pub mod observe;
 pub mod par;
 pub mod reconcile;
@@ -281,6 +282,12 @@ fn run_once(
         Box::new(Tiktoken::new(cfg.walt.encoding)),
     );
     let (agents, said) = Agents::new(&cfg, tx.clone());
+    let brain = brain::Brain::new(
+        cfg.walt.brain_command.clone(),
+        cfg.walt.brain_timeout,
+        opts.root_path.clone(),
+        tx.clone(),
+    );
     let mut shell = Shell::new(
         cfg,
         inboxes,
@@ -291,6 +298,7 @@ fn run_once(
         Intake::new(opts.settle),
         opts.root_path.clone(),
         agents,
+        brain,
     );
     for r in said {
         shell.log(r);

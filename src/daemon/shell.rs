@@ -24,6 +24,7 @@ use crate::store::journal::{self, Fatal};
 use crate::store::keeper::Keeper;
 
 use super::agents::Agents;
+use super::brain::Brain;
 use super::repos::ReposWatch;
 use super::{text, DaemonError};
 
@@ -57,6 +58,8 @@ pub struct Shell {
     pub root_path: PathBuf,
     pub agents: Agents,
     pub repos: ReposWatch,
+    /// The brain's question in flight, if any.
+    pub brain: Brain,
     last_snapshot: Option<Instant>,
 }
 
@@ -72,6 +75,7 @@ impl Shell {
         intake: Intake,
         root_path: PathBuf,
         agents: Agents,
+        brain: Brain,
     ) -> Shell {
         let next_id = ledger.max_id + 1;
         Shell {
@@ -88,6 +92,7 @@ impl Shell {
             root_path,
             agents,
             repos: ReposWatch::default(),
+            brain,
             last_snapshot: None,
         }
     }
@@ -179,8 +184,13 @@ impl Shell {
     /// Lets Walt route every request waiting in `inbox/walt/new/`, oldest first, and performs
     /// what he decides.
     fn route(&mut self) -> Result<(), DaemonError> {
+        self.hear_brain()?;
         // Reports first: they finish orders, which makes room for requests under the meter.
         for kind in [Kind::Report, Kind::Request] {
+            if kind == Kind::Request && self.brain.busy() {
+                // The brain is thinking about the oldest request; the rest wait their turn.
+                continue;
+            }
             let waiting: Vec<(OrderId, String)> = self
                 .ledger
                 .entries
@@ -227,8 +237,10 @@ impl Shell {
                     }
                     _ => self.walt.handle(Event::Request { id, name, text }),
                 };
-                let out = self.consult_brain(out);
-                let wait = out.iter().any(|e| matches!(e, Effect::Wait { .. }));
+                let out = self.brain.ask(out);
+                // A question out to the brain, or backpressure: later requests wait their turn.
+                let wait =
+                    out.iter().any(|e| matches!(e, Effect::Wait { .. })) || self.brain.busy();
                 effects.extend(out);
                 if wait {
                     break;
@@ -329,45 +341,6 @@ impl Shell {
         }
         self.commit(records)?;
         Ok(())
-    }
-
-    /// Answers Walt's `Consult`s by running the brain command (confined, with its timeout),
-    /// until he has decided. The loop waits for it: a brain decides one request at a time.
-    fn consult_brain(&mut self, mut effects: Vec<Effect>) -> Vec<Effect> {
-        let mut rounds = 0;
-        while let Some(pos) = effects
-            .iter()
-            .position(|e| matches!(e, Effect::Consult { .. }))
-        {
-            let Effect::Consult { id, prompt } = effects.remove(pos) else {
-                unreachable!()
-            };
-            rounds += 1;
-            let answer = if rounds > 4 {
-                Err("asked too often".to_string())
-            } else {
-                let (answer, stderr) = super::runner::ask_brain(
-                    &self.cfg.walt.brain_command,
-                    &prompt,
-                    self.cfg.walt.brain_timeout,
-                    &self.root_path,
-                );
-                if !stderr.is_empty() {
-                    self.log(
-                        Record::new("brain.stderr").order(id).reason(
-                            stderr
-                                .lines()
-                                .map(parse::one_line)
-                                .collect::<Vec<_>>()
-                                .join(" / "),
-                        ),
-                    );
-                }
-                answer
-            };
-            effects.extend(self.walt.handle(Event::BrainAnswer { id, answer }));
-        }
-        effects
     }
 
     fn snapshot_soon(&mut self) {

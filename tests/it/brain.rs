@@ -255,3 +255,39 @@ fn a_brain_that_widens_the_requests_files_is_refused_and_the_rules_decide() {
         .unwrap();
     assert_eq!(files.trim(), "- repos/app/src/widget.rs", "{written}");
 }
+
+/// Regression: the loop waited on each brain call, so a slow brain left the studio unserved
+/// (no intake, no reviews, SIGTERM answered only after it). Now a question runs on its own.
+#[test]
+fn the_daemon_serves_the_studio_while_a_slow_brain_thinks() {
+    let s = Studio::new();
+    let slow = brain(&s, "slow.sh", "cat >/dev/null\nsleep 20.777\n");
+    use_brain(&s, &slow);
+    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"60s\"");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-think", ""));
+    wait_for("the brain asked", || !none_running("sleep 20.777"));
+    // While it thinks: a hand-dropped order into chip's inbox is taken, and a person's claim
+    // and report are reviewed.
+    s.write("inbox/chip/by-hand.md", &order("m-hand", ""));
+    wait_for("intake while the brain thinks", || {
+        s.log_count("delivery.accepted") == 2
+    });
+    let claimed = s.walt(&["claim", "chip"]);
+    assert_eq!(claimed.status.code(), Some(0), "{}", stderr(&claimed));
+    assert_eq!(
+        s.log_count("brain.answered"),
+        0,
+        "the brain answered already"
+    );
+    // SIGTERM is answered at once, not after the brain: it stops before the brain answers.
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(
+        s.log_count("brain.answered"),
+        0,
+        "the stop waited for the brain"
+    );
+    wait_for("the brain's run gone with the daemon", || {
+        none_running("sleep 20.777")
+    });
+}

@@ -373,3 +373,39 @@ fn a_command_agents_report_on_another_order_is_a_forgery_and_changes_nothing_els
     );
     assert_eq!(s.ls("inbox/rex/new").len(), 1);
 }
+
+/// Regression: an agent whose output ended in one line longer than 64 KiB made the daemon's
+/// own `failed` report too big to lint: it was held and the order stuck in `active/`. The
+/// synthesized report quotes the output cut to fit, so every run ends in a decision.
+#[test]
+fn a_run_whose_last_line_is_huge_still_ends_in_a_decision() {
+    let s = Studio::new();
+    repo(&s);
+    let path = s.script(
+        "flood.sh",
+        "head -c 200000 /dev/zero | tr '\\0' x\nhead -c 3000000 /dev/zero | tr '\\0' y >&2\nexit 1\n",
+    );
+    s.chip_command(&path, "");
+    let d = Daemon::start(&s);
+    s.deliver(
+        "walt",
+        "a.md",
+        &order_for("m-flood", &["repos/app/src/widget.rs"]),
+    );
+    wait_for("both attempts answered and escalated", || {
+        s.events("0001").contains(&"recovery.escalate".to_string())
+    });
+    d.stop();
+    assert!(
+        s.ls("inbox/walt/held").is_empty(),
+        "a report was held: {:?}",
+        s.ls("inbox/walt/held")
+    );
+    let log = std::fs::metadata(s.path("inbox/chip/active/0001.log"))
+        .unwrap()
+        .len();
+    assert!(
+        log < 2 * (200_000 + 3_000_000) + 4096,
+        "the log is bounded: {log}"
+    );
+}
