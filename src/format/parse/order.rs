@@ -318,11 +318,12 @@ pub(super) fn unquote(text: &str) -> &str {
 }
 
 /// The daemon's own files under `state/`, which no order may name.
-pub(super) const RESERVED_STATE: [&str; 4] = [
+pub(super) const RESERVED_STATE: [&str; 5] = [
     "state/journal.jsonl",
     "state/ledger.json",
     "state/walt.lock",
     "state/logs",
+    "state/decisions",
 ];
 
 /// Checks a Files or Touched path: relative, under `repos/` or `state/`, normalized, no glob,
@@ -387,7 +388,20 @@ pub fn check_path(path: &str) -> Result<(), (String, String)> {
         if reserved {
             return Err((
                 format!("`{shown}` is the daemon's own state"),
-                "state/journal.jsonl, state/ledger.json, state/walt.lock and state/logs/ are never a work order's Files".into(),
+                "state/journal.jsonl, state/ledger.json, state/walt.lock, state/logs/ and state/decisions/ are never a work order's Files".into(),
+            ));
+        }
+        if path.ends_with('/') || parts.len() > 2 {
+            return Err((
+                format!("`{shown}` is a folder under state/"),
+                "under state/ only plain files directly in it may be named, each on its own".into(),
+            ));
+        }
+        if trimmed.ends_with(".tmp") {
+            return Err((
+                format!("`{shown}` ends in `.tmp` under state/"),
+                "a state file a specialist owns needs a name of its own, not a temporary one"
+                    .into(),
             ));
         }
     }
