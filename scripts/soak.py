@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """kill -9 soak: a steady stream of submissions and reports while the daemon is killed with
 SIGKILL at random moments, many times; then a Jepsen-style count of what went in and what is
-there: lost, duplicated, unexpected. Not part of CI's default run.
+there: lost, duplicated, unexpected. Every third order goes to `bot`, a command agent the
+daemon runs confined; each of its runs takes an flock on its one File, so a run of an order
+while another run of it is alive marks the File (run-twice-at-once). Not part of CI's default
+run.
 
     cargo build --release && python3 scripts/soak.py [--kills 1000] [--walt target/release/walt]
 """
@@ -17,6 +20,20 @@ walt = os.path.abspath(args.walt)
 studio = tempfile.mkdtemp(prefix="walt-soak-")
 subprocess.run([walt, "init", studio], check=True, stdout=subprocess.DEVNULL)
 env = dict(os.environ, WALT_ROOT=studio)
+BOT = os.path.join(os.path.dirname(studio), os.path.basename(studio) + "-bot.sh")
+with open(BOT, "w") as f:
+    f.write("""#!/bin/sh
+m=$(sed -n 's/^[*][*]Objective:[*][*] The widget \\([^ ]*\\) is.*/\\1/p' "$WALT_ORDER_FILE")
+exec 9>>"bot/$m.txt"
+flock -n 9 || echo CONCURRENT >&9
+echo "run $$" >&9
+sleep 0.05
+printf -- '---\\nre: %s\\nfrom: bot\\nstatus: done\\n---\\n**Outcome:** Polished.\\n\\n**Acceptance:**\\n- [x] `cargo test` passes\\n- [x] the widget shines in the demo\\n- [x] the changelog names %s\\n\\n**Touched:**\\n- repos/bot/%s.txt\\n\\n**Note:** none\\n' "$WALT_ORDER_ID" "$m" "$m" > "$WALT_REPORT_FILE"
+""")
+os.chmod(BOT, 0o755)
+os.makedirs(os.path.join(studio, "repos/bot"), exist_ok=True)
+with open(os.path.join(studio, "config/walt.toml"), "a") as f:
+    f.write(f'\n[agents.bot]\nrole = "Polishes widgets, run by the daemon."\ncommand = ["{BOT}"]\ntimeout = "30s"\n')
 
 ORDER = """---
 to: chip
@@ -59,8 +76,11 @@ def writer():
     while not stop.is_set():
         m = f"s{i:06d}"
         tmp = os.path.join(studio, "inbox/walt/tmp", m + ".md")
+        text = ORDER.format(m=m)
+        if i % 3 == 2:
+            text = text.replace("to: chip", "to: bot").replace("repos/app/src/widget.rs", f"repos/bot/{m}.txt")
         with open(tmp, "w") as f:
-            f.write(ORDER.format(m=m))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(studio, "inbox/walt/new", m + ".md"))
@@ -135,7 +155,10 @@ def markers(folders, pattern=lambda n: n.endswith(".md") and not n.endswith(".wh
 
 requests = markers(["inbox/walt/new", "inbox/walt/active", "inbox/walt/done", "inbox/walt/held"])
 live = re.compile(r"^\d{4,}-[a-z0-9-]+\.md$")  # an order's current file, not an archived attempt
-orders = markers(["inbox/chip/new", "inbox/chip/active", "inbox/chip/done", "inbox/human/new"], lambda n: bool(live.match(n)))
+orders = markers(["inbox/chip/new", "inbox/chip/active", "inbox/chip/done", "inbox/bot/new", "inbox/bot/active", "inbox/bot/done", "inbox/human/new"], lambda n: bool(live.match(n)))
+botdir = os.path.join(studio, "repos/bot")
+concurrent = sorted(n for n in os.listdir(botdir) if "CONCURRENT" in open(os.path.join(botdir, n), errors="replace").read())
+bot_runs = sum(open(os.path.join(botdir, n), errors="replace").read().count("run ") for n in os.listdir(botdir))
 sub = set(submitted)
 lost = sorted(sub - set(requests))
 duplicated = sorted(m for m, where in list(requests.items()) + list(orders.items()) if len(where) > 1)
@@ -155,9 +178,10 @@ print(f"\nkills={args.kills} submitted={len(submitted)} reports_sent={reported} 
 print(f"requests: {len(requests)}  orders: {len(orders)}  done: {len(os.listdir(os.path.join(studio, 'inbox/chip/done')))} files in chip/done  held: {len(held)}")
 for why, n in sorted(whys.items(), key=lambda x: -x[1])[:5]:
     print(f"  held {n}: {why}")
-print(f"lost = {len(lost)}, duplicated = {len(duplicated)}, unexpected = {len(unexpected)}, routed-but-orderless = {len(routed_lost)}")
-if lost or duplicated or unexpected or routed_lost:
-    print("lost:", lost[:10], "duplicated:", duplicated[:10], "unexpected:", unexpected[:10], "orderless:", routed_lost[:10])
+print(f"bot (command agent): {bot_runs} runs over {len(os.listdir(botdir))} orders, {len(os.listdir(os.path.join(studio, 'inbox/bot/done')))} files in bot/done")
+print(f"lost = {len(lost)}, duplicated = {len(duplicated)}, unexpected = {len(unexpected)}, routed-but-orderless = {len(routed_lost)}, run-twice-at-once = {len(concurrent)}")
+if lost or duplicated or unexpected or routed_lost or concurrent:
+    print("lost:", lost[:10], "duplicated:", duplicated[:10], "unexpected:", unexpected[:10], "orderless:", routed_lost[:10], "concurrent:", concurrent[:10])
     print("studio kept at", studio)
     sys.exit(1)
 if not os.environ.get("KEEP"): shutil.rmtree(studio)
