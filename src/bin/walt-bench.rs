@@ -14,6 +14,8 @@
 //! - latency: single requests dropped one at a time, drop-to-routed p50/p99.
 //! - metering: Walt deciding N requests in process with tiktoken counting, and with a counter
 //!   that costs nothing; the difference is what metering costs per routed order.
+//! - intake while the brain thinks: hand-dropped orders' drop-to-accepted p50/p99 with the
+//!   daemon idle and during a 30 s brain call, in the same run (the loop must not wait).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -216,6 +218,74 @@ fn latency(dir: &Path, samples: usize) -> Vec<Duration> {
     out
 }
 
+/// Intake latency of orders dropped by hand into chip's inbox (drop to accepted), with the
+/// daemon idle, or while the brain thinks about a request for 30 s: the loop must not wait.
+fn intake_latency(dir: &Path, samples: usize, brain: bool) -> Vec<Duration> {
+    init_studio(dir);
+    if brain {
+        let script = dir.join("slow-brain.sh");
+        std::fs::write(&script, "#!/bin/sh\ncat >/dev/null\nsleep 30\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = std::fs::read_to_string(dir.join("config/walt.toml")).unwrap();
+        let cfg = cfg
+            .replace("brain = \"rules\"", "brain = \"command\"")
+            .replace(
+                "brain_command = []",
+                &format!("brain_command = [{:?}]", script.to_string_lossy()),
+            )
+            .replace("brain_timeout = \"60s\"", "brain_timeout = \"90s\"");
+        std::fs::write(dir.join("config/walt.toml"), cfg).unwrap();
+    }
+    let child = start_daemon(dir);
+    if brain {
+        let tmp = dir.join("inbox/walt/tmp/think.md");
+        std::fs::write(&tmp, request(999_999)).unwrap();
+        std::fs::rename(&tmp, dir.join("inbox/walt/new/think.md")).unwrap();
+        // Until the question is out: the brain's sandbox is running.
+        let log = dir.join("state/logs/walt.jsonl");
+        let t = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("delivery.accepted")
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the request was not taken"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut out = Vec::new();
+    let began = Instant::now();
+    for i in 0..samples {
+        let tmp = dir.join(format!("inbox/chip/tmp/h{i}.md"));
+        std::fs::write(&tmp, request(i)).unwrap();
+        let dropped = dir.join(format!("inbox/chip/new/h{i}.md"));
+        let t = Instant::now();
+        std::fs::rename(&tmp, &dropped).unwrap();
+        while dropped.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "order {i} was not taken"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        out.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if brain {
+        assert!(
+            began.elapsed() < Duration::from_secs(28),
+            "the samples outlasted the brain's call; fewer samples"
+        );
+    }
+    stop(child);
+    out.sort();
+    out
+}
+
 struct Free;
 impl Counter for Free {
     fn count(&self, _: &str) -> u32 {
@@ -324,6 +394,25 @@ fn main() {
         p(0.5).as_secs_f64() * 1e3,
         p(0.99).as_secs_f64() * 1e3,
         lat.last().unwrap().as_secs_f64() * 1e3
+    );
+
+    let quiet = intake_latency(&work.join("intake-idle"), 200, false);
+    let thinking = intake_latency(&work.join("intake-brain"), 200, true);
+    let q = |v: &[Duration], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    println!("\nintake latency of hand-dropped orders (200 samples each, drop to accepted):");
+    for (what, v) in [
+        ("daemon idle", &quiet),
+        ("during a 30 s brain call", &thinking),
+    ] {
+        println!(
+            "  {what:<26} p50 {:.2} ms   p99 {:.2} ms",
+            q(v, 0.5).as_secs_f64() * 1e3,
+            q(v, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "  p99 during the brain call / idle = {:.2}x",
+        q(&thinking, 0.99).as_secs_f64() / q(&quiet, 0.99).as_secs_f64()
     );
 
     let (metered, free) = metering(n);
