@@ -26,7 +26,8 @@ use super::{text, DaemonError};
 
 /// The runs in progress and the ones that ended (filled by the runner's threads).
 pub struct Agents {
-    running: BTreeMap<OrderId, AgentName>,
+    /// Each run in progress: its agent, and its process group (none if it never started).
+    running: BTreeMap<OrderId, (AgentName, Option<i32>)>,
     /// A std Mutex: it is held for a push or a drain, never across I/O.
     finished: Arc<Mutex<Vec<Finished>>>,
     /// Why each command agent that cannot run is refused (Landlock unavailable).
@@ -77,8 +78,20 @@ impl Agents {
 
     fn busy(&self, id: OrderId, agent: &AgentName) -> bool {
         self.running.contains_key(&id)
-            || self.running.values().any(|a| a == agent)
+            || self.running.values().any(|(a, _)| a == agent)
             || self.refused.contains_key(agent.as_str())
+    }
+
+    /// Ends the run of `id`, if one is in progress (a person cancelled its order): it and
+    /// everything it started are gone at once; its end is collected as any run's.
+    pub fn stop(&self, id: OrderId) -> bool {
+        match self.running.get(&id) {
+            Some((_, Some(pgid))) => {
+                runner::kill(*pgid);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn ended(&self, f: Finished) {
@@ -155,6 +168,7 @@ impl Shell {
                 move |f| sink.lock().expect("finished lock").push(f),
                 self.agents.wake.clone(),
             );
+            let pgid = started.as_ref().ok().copied();
             if let Err(e) = started {
                 // It never started: answer it like a run that failed at once.
                 self.agents.ended(Finished {
@@ -168,7 +182,7 @@ impl Shell {
                     refused: Some(format!("the run could not start: {e}")),
                 });
             }
-            self.agents.running.insert(id, agent);
+            self.agents.running.insert(id, (agent, pgid));
         }
         Ok(())
     }

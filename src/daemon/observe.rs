@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::coord::recovery::Failure;
-use crate::coord::{lease, Effect, Event};
+use crate::coord::{lease, Effect, Event, PersonDecision};
 use crate::inbox::mailbox::Mailbox;
 use crate::model::ledger::Kind;
 use crate::model::order::{AgentName, OrderId};
@@ -161,7 +161,17 @@ impl Shell {
     fn decisions(&mut self) -> Result<(), DaemonError> {
         for (name, decision) in self.keeper.decisions() {
             let effects = match decision {
-                Ok((id, kind, by)) => self.walt.handle(Event::Decision { id, kind, by }),
+                Ok((id, kind, by)) => {
+                    if kind == PersonDecision::Cancel && self.agents.stop(id) {
+                        self.log(
+                            Record::new("run.ended")
+                                .level(Level::Warn)
+                                .order(id)
+                                .reason(format!("{by} cancelled the order: its run is ended, with everything it started")),
+                        );
+                    }
+                    self.walt.handle(Event::Decision { id, kind, by })
+                }
                 Err(why) => {
                     self.report_error(format!(
                         "state/decisions/{name}: {why}; it is set aside in state/decisions/done/"

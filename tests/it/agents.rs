@@ -326,3 +326,29 @@ fn status_shows_a_refused_command_agent() {
         .unwrap()
         .contains("Landlock"));
 }
+
+/// Regression: `walt cancel` 1.5 s into a run let the agent finish and edit. Cancelling ends
+/// the run and everything it started.
+#[test]
+fn cancel_ends_a_running_orders_run_and_all_it_started() {
+    let s = Studio::new();
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let path = s.script(
+        "slow.sh",
+        "echo start\nsetsid sleep 40.1357 &\nsleep 30.2468\necho '// edited' >> app/src/widget.rs\n",
+    );
+    s.chip_command(&path, "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order("m-cancel", ""));
+    wait_for("the run to start", || !none_running("sleep 30.2468"));
+    let o = s.walt(&["cancel", "0001"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    wait_for("the order cancelled", || {
+        s.events("0001").contains(&"order.cancelled".to_string())
+    });
+    wait_for("the run and its helper gone", || {
+        none_running("sleep 30.2468") && none_running("sleep 40.1357")
+    });
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(s.read("repos/app/src/widget.rs"), "fn widget() {}\n");
+}

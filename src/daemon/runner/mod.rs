@@ -228,14 +228,22 @@ fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, 
     (head, tail)
 }
 
+/// Ends a run now, with everything it started (its process group, and so its sandbox).
+pub fn kill(pgid: i32) {
+    if groups().contains(&pgid) {
+        // SAFETY: signalling a process group this process created and still waits for.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
 /// Starts a run on its own thread; when it ends, `done` is called with how, and the loop is
-/// woken. Returns an error (nothing started) when it cannot even begin: its Files cannot be
-/// granted, or the sandbox cannot be made.
+/// woken. Returns the run's process group, or an error (nothing started) when it cannot even
+/// begin: its Files cannot be granted, or the sandbox cannot be made.
 pub fn start(
     mut job: Job,
     done: impl FnOnce(Finished) + Send + 'static,
     wake: SyncSender<Wake>,
-) -> Result<(), String> {
+) -> Result<i32, String> {
     let run_dir = run_folder("walt-run-")?;
     let report_file = run_dir.path().join("report.md");
     let order_file = run_dir.path().join("order.md");
@@ -355,7 +363,7 @@ pub fn start(
         // The run's folder is the runner's own, outside the studio: removed with `run_dir`.
         drop(run_dir);
     });
-    Ok(())
+    Ok(pgid)
 }
 
 pub use brain::ask_brain;
