@@ -50,6 +50,9 @@ pub struct Attention {
     pub signals: BTreeMap<String, usize>,
     /// Command agents the daemon refuses to run, and why (from its last snapshot).
     pub refused: BTreeMap<String, String>,
+    /// Why part of `repos/` cannot be watched (from the daemon's last snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
     /// Why the daemon is paused (a full disk), when its last word in the log is
     /// `daemon.paused`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,6 +211,7 @@ pub fn gather(
         });
     }
     let refused = snapshot
+        .as_ref()
         .and_then(|v| {
             serde_json::from_value::<BTreeMap<String, String>>(v["walt"]["refused"].clone()).ok()
         })
@@ -215,6 +219,9 @@ pub fn gather(
     let mut attention = Attention {
         signals,
         refused,
+        watch: snapshot
+            .as_ref()
+            .and_then(|v| v["walt"]["watch"].as_str().map(str::to_string)),
         paused: paused(state),
         ..Attention::default()
     };
@@ -267,11 +274,15 @@ pub fn render(s: &Status) -> String {
         || !a.held.is_empty()
         || !a.signals.is_empty()
         || !a.refused.is_empty()
+        || a.watch.is_some()
         || a.paused.is_some()
     {
         out.push_str("needs a person:\n");
         if let Some(why) = &a.paused {
             out.push_str(&format!("  paused: {why}\n"));
+        }
+        if let Some(why) = &a.watch {
+            out.push_str(&format!("  watch: {why}\n"));
         }
         for (agent, why) in &a.refused {
             out.push_str(&format!("  refused: {agent}: {why}\n"));

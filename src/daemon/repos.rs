@@ -27,6 +27,14 @@ use super::DaemonError;
 pub struct ReposWatch {
     rx: Option<Receiver<PathBuf>>,
     lost: Arc<AtomicU64>,
+    /// What the watch could not do since the last turn (a folder it could not add: out of
+    /// inotify watches, or no permission), filled by its handler.
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Set once a part of `repos/` cannot be watched: why, and the files as last seen, which a
+    /// rescan on a timer compares with what is there now.
+    pub degraded: Option<String>,
+    seen: std::collections::HashMap<PathBuf, (i128, u64)>,
+    last_rescan: Option<Instant>,
     observed: BTreeMap<OrderId, BTreeSet<String>>,
     throttle: Throttle,
     /// The throttle's clock starts here (it takes monotonic time as a duration).
@@ -39,6 +47,10 @@ impl Default for ReposWatch {
         ReposWatch {
             rx: None,
             lost: Arc::default(),
+            failures: Arc::default(),
+            degraded: None,
+            seen: std::collections::HashMap::new(),
+            last_rescan: None,
             observed: BTreeMap::new(),
             throttle: Throttle::default(),
             epoch: Instant::now(),
@@ -71,8 +83,21 @@ impl ReposWatch {
         }
         let (tx, rx) = sync_channel::<PathBuf>(4096);
         let lost = self.lost.clone();
+        let failures = self.failures.clone();
         let handler = move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    // A folder the watch could not add (out of watches, no permission): said,
+                    // and that part of repos/ is rescanned on a timer instead.
+                    let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
+                    if f.len() < 16 {
+                        f.push(e.to_string());
+                    }
+                    let _ = wake.try_send(Wake::Fs);
+                    return;
+                }
+            };
             use notify::EventKind;
             if !matches!(
                 event.kind,
@@ -108,10 +133,54 @@ impl Shell {
     /// Takes what the repos watch saw: attributes each change to the orders active now, and
     /// alerts a person to changes no active order's Files cover (signal *silent-execution*).
     pub fn watch_repos(&mut self) -> Result<(), DaemonError> {
-        let Some(rx) = &self.repos.rx else {
+        if self.repos.rx.is_none() {
             return Ok(());
-        };
+        }
+        let failed: Vec<String> = std::mem::take(
+            &mut *self
+                .repos
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         let mut paths = BTreeSet::new();
+        if !failed.is_empty() && self.repos.degraded.is_none() {
+            let why = format!(
+                "part of repos/ cannot be watched ({}); repos/ is rescanned every {}s instead, and changes there are seen that late",
+                failed.join("; "),
+                RESCAN.as_secs()
+            );
+            self.log(
+                Record::new("daemon.rescan")
+                    .level(Level::Warn)
+                    .reason(why.clone()),
+            );
+            self.repos.degraded = Some(why);
+            self.repos.seen = listing(&self.root_path.join("repos"), &self.cfg.walt.ignore);
+            self.repos.last_rescan = Some(Instant::now());
+        }
+        if self.repos.degraded.is_some()
+            && self.repos.last_rescan.is_none_or(|t| t.elapsed() >= RESCAN)
+        {
+            let now = listing(&self.root_path.join("repos"), &self.cfg.walt.ignore);
+            for (p, v) in &now {
+                if self.repos.seen.get(p) != Some(v) {
+                    if let Ok(rel) = p.strip_prefix(&self.root_path) {
+                        paths.insert(rel.to_string_lossy().into_owned());
+                    }
+                }
+            }
+            for p in self.repos.seen.keys() {
+                if !now.contains_key(p) {
+                    if let Ok(rel) = p.strip_prefix(&self.root_path) {
+                        paths.insert(rel.to_string_lossy().into_owned());
+                    }
+                }
+            }
+            self.repos.seen = now;
+            self.repos.last_rescan = Some(Instant::now());
+        }
+        let rx = self.repos.rx.as_ref().expect("checked");
         while let Ok(p) = rx.try_recv() {
             // A folder created in one go (mkdir -p, then files) can fill before the recursive
             // watch reaches it: list what is in it now (links not followed, bounded).
@@ -172,6 +241,23 @@ impl Shell {
         self.commit(records)?;
         Ok(())
     }
+}
+
+/// How often `repos/` is rescanned while part of it cannot be watched.
+const RESCAN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Every file under `repos/` with its mtime and size (links not followed, ignored folders
+/// skipped, at most 200,000): what a rescan compares.
+fn listing(repos: &Path, ignore: &[String]) -> std::collections::HashMap<PathBuf, (i128, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    walk_files(repos, ignore, 200_000)
+        .into_iter()
+        .filter_map(|p| {
+            let m = std::fs::symlink_metadata(&p).ok()?;
+            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+            Some((p, (mtime, m.len())))
+        })
+        .collect()
 }
 
 /// The files under a folder (symlinks not followed, ignored names skipped), at most `limit`.

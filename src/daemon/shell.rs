@@ -364,6 +364,7 @@ impl Shell {
             "band": crate::coord::meter::band(self.walt.hot_tokens()),
             "refused": self.agents.refused,
             "running": self.agents.running_ids(),
+            "watch": self.repos.degraded,
         });
         if let Err(e) = self.keeper.snapshot(&self.ledger, walt) {
             self.report_error(format!("cannot write state/ledger.json: {e}"));

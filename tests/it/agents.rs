@@ -352,3 +352,65 @@ fn cancel_ends_a_running_orders_run_and_all_it_started() {
     assert_eq!(d.stop(), Some(0));
     assert_eq!(s.read("repos/app/src/widget.rs"), "fn widget() {}\n");
 }
+
+/// Regression: running out of inotify watches after start was silent, and changes under the
+/// folders left unwatched were never seen. It is said once, shown in `walt status`, and repos/
+/// is rescanned on a timer instead. The daemon runs in a user namespace of its own whose
+/// inotify limit is set just above what it needs at start (the machine's own limit is
+/// untouched), and then folders are made under repos/.
+#[test]
+fn running_out_of_inotify_watches_is_said_and_repos_is_rescanned() {
+    let s = Studio::new();
+    s.write("repos/app/src/widget.rs", "fn widget() {}\n");
+    let mut child = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 17 > /proc/sys/user/max_inotify_watches && exec \"$0\" --root \"$1\" daemon",
+            &WALT,
+        ])
+        .arg(s.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon to start in its namespace", || {
+        s.log_count("daemon.started") >= 1
+    });
+    for d in ["a", "b", "c", "d"] {
+        std::fs::create_dir_all(s.path(&format!("repos/app/{d}/deeper"))).unwrap();
+    }
+    wait_for("running out of watches said", || {
+        s.log().iter().any(|r| {
+            r["event"] == "daemon.rescan"
+                && r["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("cannot be watched")
+        })
+    });
+    // Rescanned on a timer: a change nobody ordered in an unwatched folder is still noticed.
+    std::fs::write(
+        s.path("repos/app/d/deeper/stray.txt"),
+        "nobody ordered this\n",
+    )
+    .unwrap();
+    wait_for("the stray change noticed", || {
+        s.log().iter().any(|r| {
+            r["event"] == "signal.silent-execution"
+                && r["path"].as_str() == Some("repos/app/d/deeper/stray.txt")
+        })
+    });
+    let status = s.status();
+    assert!(
+        status["attention"]["watch"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rescanned"),
+        "{status}"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
