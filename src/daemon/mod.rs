@@ -365,6 +365,9 @@ fn run_once(
             .with("startup_ms", began.elapsed().as_millis() as u64),
     );
     let result = serve(&mut shell, rx, opts);
+    // Every run ends with the daemon: its sandbox is ended here rather than left to the
+    // kernel's parent-death signal, which a run still being set up has not armed yet.
+    runner::stop_all();
     if !matches!(result, Err(DaemonError::Fatal(Fatal::DiskFull(_)))) {
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     }

@@ -43,7 +43,7 @@ fn ask_in(
             read_only: Vec::new(),
         })
     });
-    let sandbox = match sandbox {
+    let mut sandbox = match sandbox {
         Ok(s) => s,
         Err(e) => {
             return (
@@ -65,15 +65,22 @@ fn ask_in(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    isolate(&mut cmd, Some(sandbox.inherited()));
+    isolate(&mut cmd, sandbox.inherited());
     let started = Instant::now();
     let spawned = cmd.spawn();
+    let inner = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(-1));
+    if spawned.is_ok() {
+        inner.store(0, std::sync::atomic::Ordering::SeqCst);
+        sandbox.watch_inner(inner.clone());
+    }
     drop(sandbox);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => return (Err(format!("cannot start {command:?}: {e}")), String::new()),
     };
     let pgid = child.id() as i32;
+    // Registered like a run, so a daemon that stops or pauses ends the brain's sandbox too.
+    super::groups().insert(pgid, inner.clone());
     let mut stdin = child.stdin.take().expect("piped");
     let prompt = prompt.to_string();
     std::thread::spawn(move || {
@@ -96,7 +103,8 @@ fn ask_in(
         let _ = std::io::copy(&mut err, &mut std::io::sink());
         b
     });
-    let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
+    let (status, timed_out) = wait_or_kill(&mut child, pgid, &inner, started, timeout);
+    super::groups().remove(&pgid);
     let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();

@@ -52,6 +52,19 @@ const DEVICES: [&str; 5] = [
     "/dev/tty",
 ];
 
+/// The daemon's lifeline: a pipe whose write end only the daemon holds (close-on-exec, so no
+/// child inherits it). Every sandbox inherits the read end, and the helper looks at it before
+/// it runs the command: a hang-up means the daemon is gone, and a run whose sandbox was still
+/// being set up when the daemon died (before bubblewrap armed its parent-death signal) ends
+/// there instead of running on its own.
+fn lifeline() -> Option<i32> {
+    static LIFELINE: OnceLock<Option<(OwnedFd, OwnedFd)>> = OnceLock::new();
+    LIFELINE
+        .get_or_init(|| rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok())
+        .as_ref()
+        .map(|(read, _write)| read.as_raw_fd())
+}
+
 /// Whether runs can be confined here, probed once: Landlock with every right and scope
 /// enforceable, and bubblewrap present and able to make a PID namespace.
 pub fn available() -> Result<(), String> {
@@ -91,7 +104,7 @@ fn new_ruleset() -> Result<landlock::RulesetCreated, String> {
 
 /// What one run may reach, beyond the system's folders and devices.
 pub struct Reach {
-    /// Read (and run programs from? no: read only) beneath these.
+    /// Read beneath these (not run programs from them).
     pub read: Vec<PathBuf>,
     /// Read and run: the command's program.
     pub program: Option<PathBuf>,
@@ -103,10 +116,16 @@ pub struct Reach {
     pub read_only: Vec<PathBuf>,
 }
 
-/// A ruleset ready to be enforced by the helper, and the sandbox's mounts.
+/// A ruleset ready to be enforced by the helper, the sandbox's mounts, and the pipe on which
+/// bubblewrap says the pid of the namespace's first process (`--info-fd`): killing that one
+/// ends the namespace and everything in it, which the daemon does itself rather than trust
+/// `--die-with-parent` alone (its child sets that up after it starts; a parent killed before
+/// then leaves the namespace running).
 pub struct Sandbox {
     ruleset: OwnedFd,
     read_only: Vec<PathBuf>,
+    info_read: Option<OwnedFd>,
+    info_write: OwnedFd,
 }
 
 fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
@@ -159,9 +178,13 @@ impl Sandbox {
         }
         let fd: Option<OwnedFd> = created.into();
         let ruleset = fd.ok_or("Landlock gave no ruleset")?;
+        let (info_read, info_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| format!("cannot make the sandbox's info pipe: {e}"))?;
         Ok(Sandbox {
             ruleset,
             read_only: reach.read_only,
+            info_read: Some(info_read),
+            info_write,
         })
     }
 
@@ -175,20 +198,53 @@ impl Sandbox {
         for p in &self.read_only {
             cmd.arg("--ro-bind").arg(p).arg(p);
         }
-        cmd.arg("--chdir")
+        cmd.arg("--info-fd")
+            .arg(self.info_write.as_raw_fd().to_string())
+            .arg("--chdir")
             .arg(cwd)
             .arg("--")
             .arg(helper)
             .arg(HELPER)
             .arg(self.ruleset.as_raw_fd().to_string())
+            .arg(lifeline().unwrap_or(-1).to_string())
             .arg(program)
             .args(args);
         Ok(cmd)
     }
 
-    /// The descriptor the child must inherit.
-    pub fn inherited(&self) -> i32 {
-        self.ruleset.as_raw_fd()
+    /// The descriptors the child must inherit: the ruleset, bubblewrap's info pipe, and the
+    /// daemon's lifeline.
+    pub fn inherited(&self) -> Vec<i32> {
+        let mut fds = vec![self.ruleset.as_raw_fd(), self.info_write.as_raw_fd()];
+        fds.extend(lifeline());
+        fds
+    }
+
+    /// After the spawn: learns the namespace's first pid from bubblewrap, on a thread of its
+    /// own, into `inner` (0 until known, -1 if bubblewrap never says).
+    pub fn watch_inner(&mut self, inner: std::sync::Arc<std::sync::atomic::AtomicI32>) {
+        use std::io::Read;
+        use std::sync::atomic::Ordering;
+        let Some(fd) = self.info_read.take() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::from(fd);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 512];
+            // Until the JSON object is whole: the namespace may keep the pipe open.
+            while !buf.contains(&b'}') && buf.len() < 4096 {
+                match f.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let pid = serde_json::from_slice::<serde_json::Value>(&buf)
+                .ok()
+                .and_then(|v| v["child-pid"].as_i64())
+                .map_or(-1, |p| p as i32);
+            inner.store(pid, Ordering::SeqCst);
+        });
     }
 }
 
@@ -213,9 +269,9 @@ fn bwrap_base() -> [&'static str; 15] {
     ]
 }
 
-/// The helper, inside the sandbox: grants the fresh `/proc` for reading, enforces the ruleset
-/// the daemon built (passed as descriptor `args[0]`), and executes the command
-/// (`args[1..]`). Returns only if it could not; the caller exits with 126 (cannot confine)
+/// The helper, inside the sandbox: checks the daemon's lifeline (descriptor `args[1]`), grants
+/// the fresh `/proc` for reading, enforces the ruleset the daemon built (descriptor `args[0]`),
+/// and executes the command (`args[2..]`). Returns only if it could not; the caller exits with 126 (cannot confine)
 /// or 127 (cannot run the program), as a shell would.
 pub fn enter(args: &[std::ffi::OsString]) -> (i32, String) {
     let Some(fd) = args
@@ -225,9 +281,31 @@ pub fn enter(args: &[std::ffi::OsString]) -> (i32, String) {
     else {
         return (126, "walt __sandbox: no ruleset descriptor".into());
     };
-    let Some(program) = args.get(1) else {
+    let lifeline = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(|a| a.parse::<i32>().ok())
+        .unwrap_or(-1);
+    let Some(program) = args.get(2) else {
         return (126, "walt __sandbox: no program".into());
     };
+    if lifeline >= 0 {
+        let mut poll = libc::pollfd {
+            fd: lifeline,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling a descriptor this process inherited, without waiting.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            return (
+                126,
+                "walt __sandbox: the daemon is gone; the run does not start".into(),
+            );
+        }
+        // SAFETY: closing an inherited descriptor the command must not have.
+        unsafe { libc::close(lifeline) };
+    }
     // SAFETY: plain system calls on this process's own state.
     unsafe {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -254,7 +332,7 @@ pub fn enter(args: &[std::ffi::OsString]) -> (i32, String) {
         libc::close(fd);
     }
     use std::os::unix::process::CommandExt;
-    let e = Command::new(program).args(&args[2..]).exec();
+    let e = Command::new(program).args(&args[3..]).exec();
     let code = if e.kind() == std::io::ErrorKind::NotFound {
         127
     } else {

@@ -13,12 +13,14 @@ pub mod confine;
 pub mod grants;
 pub mod report;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::inbox::watch::Wake;
@@ -34,9 +36,13 @@ const KEPT_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", 
 /// (PR_SET_PDEATHSIG, and the sandbox's `--die-with-parent`); a daemon that starts over without
 /// exiting (after a full disk) ends them with `stop_all` first, or a run it then finds
 /// interrupted would run twice at once.
-static GROUPS: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+static GROUPS: std::sync::Mutex<BTreeMap<i32, Inner>> = std::sync::Mutex::new(BTreeMap::new());
 
-fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+/// The pid of a sandbox's first process, as bubblewrap says it: 0 until known, -1 for none
+/// (an unconfined run, or bubblewrap said nothing).
+type Inner = Arc<AtomicI32>;
+
+fn groups() -> std::sync::MutexGuard<'static, BTreeMap<i32, Inner>> {
     GROUPS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -45,10 +51,9 @@ fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
 /// Kills every run in progress, with its process group (and so its sandbox), and waits (up to
 /// ten seconds) until each has been reaped.
 pub fn stop_all() {
-    let running: Vec<i32> = groups().iter().copied().collect();
-    for pgid in running {
-        // SAFETY: signalling a process group this process created.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let running: Vec<(i32, Inner)> = groups().iter().map(|(g, i)| (*g, i.clone())).collect();
+    for (pgid, inner) in running {
+        end(pgid, &inner);
     }
     let t = Instant::now();
     while !groups().is_empty() && t.elapsed() < Duration::from_secs(10) {
@@ -56,24 +61,51 @@ pub fn stop_all() {
     }
 }
 
+/// Ends a run now: its sandbox's namespace (by killing the namespace's first process, which
+/// takes every process in it along) and its process group. Waits at most a second to learn the
+/// namespace's pid from bubblewrap, when the run is that new.
+fn end(pgid: i32, inner: &AtomicI32) {
+    let t = Instant::now();
+    while inner.load(Ordering::SeqCst) == 0 && t.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let first = inner.load(Ordering::SeqCst);
+    // SAFETY: signalling processes this process started (the group it made, and the sandbox
+    // bubblewrap made for it, whose pid it said).
+    unsafe {
+        if first > 0 {
+            libc::kill(first, libc::SIGKILL);
+        }
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
 /// Sets up a child between fork and exec: its own process group (so a timeout kills all of
 /// it), death with the daemon, and no inherited descriptor but its three pipes and `keep`.
-fn isolate(cmd: &mut Command, keep: Option<i32>) {
+fn isolate(cmd: &mut Command, keep: Vec<i32>) {
+    // Sorted here, into a fixed array: nothing may allocate between fork and exec in a
+    // process with threads.
+    let mut fds = [-1i32; 3];
+    let mut keep = keep;
+    keep.sort_unstable();
+    for (slot, fd) in fds.iter_mut().zip(keep) {
+        *slot = fd;
+    }
     // SAFETY: the closure only makes system calls on the child's own state.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            close_inherited(keep)
+            close_inherited(&fds)
         });
     }
 }
 
-/// Marks every descriptor above stderr close-on-exec but `keep` (which is made inheritable),
-/// so a child gets none of the daemon's. Marking rather than closing keeps std's own
-/// exec-error pipe working.
-fn close_inherited(keep: Option<i32>) -> std::io::Result<()> {
+/// Marks every descriptor above stderr close-on-exec but those in `keep` (which are made
+/// inheritable), so a child gets none of the daemon's. Marking rather than closing keeps std's
+/// own exec-error pipe working.
+fn close_inherited(keep: &[i32; 3]) -> std::io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     let cloexec = |from: u32, to: u32| -> std::io::Result<()> {
         if from > to {
@@ -86,18 +118,16 @@ fn close_inherited(keep: Option<i32>) -> std::io::Result<()> {
         }
         Ok(())
     };
-    match keep {
-        None => cloexec(3, u32::MAX),
-        Some(fd) => {
-            cloexec(3, fd as u32 - 1)?;
-            cloexec(fd as u32 + 1, u32::MAX)?;
-            // SAFETY: as above.
-            if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+    let mut from = 3u32;
+    for &fd in keep.iter().filter(|fd| **fd >= 3) {
+        cloexec(from, fd as u32 - 1)?;
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
+        from = fd as u32 + 1;
     }
+    cloexec(from, u32::MAX)
 }
 
 /// The environment a run gets: the daemon's cleared to the names every program expects, its
@@ -117,6 +147,7 @@ fn clear_env(cmd: &mut Command) {
 fn wait_or_kill(
     child: &mut std::process::Child,
     pgid: i32,
+    inner: &AtomicI32,
     started: Instant,
     timeout: Duration,
 ) -> (Option<std::process::ExitStatus>, bool) {
@@ -126,8 +157,7 @@ fn wait_or_kill(
             Ok(Some(s)) => break Some(s),
             Ok(None) if started.elapsed() >= timeout => {
                 timed_out = true;
-                // SAFETY: signalling the process group we created.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                end(pgid, inner);
                 break child.wait().ok();
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
@@ -230,9 +260,9 @@ fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, 
 
 /// Ends a run now, with everything it started (its process group, and so its sandbox).
 pub fn kill(pgid: i32) {
-    if groups().contains(&pgid) {
-        // SAFETY: signalling a process group this process created and still waits for.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let inner = groups().get(&pgid).cloned();
+    if let Some(inner) = inner {
+        end(pgid, &inner);
     }
 }
 
@@ -277,7 +307,7 @@ pub fn start(
             .unwrap_or_else(|| PathBuf::from(&job.command[0]));
         let cmd = sandbox.command(&target, &job.command[1..], &job.repos)?;
         let keep = sandbox.inherited();
-        // The sandbox (and its ruleset descriptor) lives until the child has it.
+        // The sandbox (and its descriptors) lives until the child has them.
         (cmd, Some((keep, sandbox)), placeholders)
     };
     clear_env(&mut cmd);
@@ -289,14 +319,25 @@ pub fn start(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    isolate(&mut cmd, keep.as_ref().map(|(fd, _)| *fd));
+    isolate(
+        &mut cmd,
+        keep.as_ref()
+            .map(|(fds, _)| fds.clone())
+            .unwrap_or_default(),
+    );
     let started = Instant::now();
     // Everything that can fail is done before the spawn: after it, the run is always waited
     // for (and its group unregistered), never left behind by an early return.
     let log_err = job.log.try_clone().map_err(|e| e.to_string())?;
     let log_out = job.log.try_clone().map_err(|e| e.to_string())?;
     let spawned = cmd.spawn();
-    drop(keep);
+    let inner: Inner = Arc::new(AtomicI32::new(-1));
+    if let Some((_, mut sandbox)) = keep {
+        if spawned.is_ok() {
+            inner.store(0, Ordering::SeqCst);
+            sandbox.watch_inner(inner.clone());
+        }
+    }
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -305,7 +346,7 @@ pub fn start(
         }
     };
     let pgid = child.id() as i32;
-    groups().insert(pgid);
+    groups().insert(pgid, inner.clone());
     let mut stdin = child.stdin.take().expect("piped");
     let text = std::mem::take(&mut job.order_text);
     std::thread::spawn(move || {
@@ -319,7 +360,7 @@ pub fn start(
     let timeout = job.timeout;
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {
-        let (status, timed_out) = wait_or_kill(&mut child, pgid, started, timeout);
+        let (status, timed_out) = wait_or_kill(&mut child, pgid, &inner, started, timeout);
         groups().remove(&pgid);
         // The sandbox's namespace is gone with its first process, and with it every holder of
         // these pipes: they end now.
