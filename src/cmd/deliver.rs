@@ -70,7 +70,22 @@ pub fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> Resu
     let inbox = cmd::open_inbox(&root, &path)?;
     let delivered = lint_and_deliver(inbox, &name, &bytes, &cfg.agent_names(), want)?;
     println!("{}", path.join("inbox/walt/new").join(delivered).display());
+    warn_if_no_daemon(&root);
     Ok(())
+}
+
+/// Says, after a delivery, that nobody will take it until a daemon runs.
+fn warn_if_no_daemon(root: &Dir) {
+    let Ok(state) = root.open_dir("state") else {
+        return;
+    };
+    if cmd::alive::running(&state).is_none() {
+        let d = cmd::alive::daemon(&state);
+        eprintln!(
+            "walt: warning: no daemon is running on this studio (last seen {}): it waits in inbox/walt/new/ until one starts (`walt daemon`)",
+            d.last_seen.as_deref().unwrap_or("never")
+        );
+    }
 }
 
 pub fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&Path>) -> Result {
@@ -101,6 +116,7 @@ pub fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&
     let inbox = cmd::open_inbox(&root, &path)?;
     let delivered = lint_and_deliver(inbox, &name, &bytes, &cfg.agent_names(), want)?;
     println!("{}", path.join("inbox/walt/new").join(delivered).display());
+    warn_if_no_daemon(&root);
     Ok(())
 }
 

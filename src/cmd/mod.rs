@@ -5,6 +5,7 @@
 //! named by `--root` (or `WALT_ROOT`, or the current directory) and the files named on the
 //! command line; everything below works through the `Dir` handles it hands down.
 
+pub mod alive;
 pub mod cli;
 pub mod decide;
 pub mod deliver;

@@ -82,6 +82,7 @@ fn paused(state: &Dir) -> Option<String> {
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    pub daemon: super::alive::DaemonStatus,
     pub walt: WaltStatus,
     pub orders: Vec<OrderStatus>,
     pub inboxes: BTreeMap<String, Depth>,
@@ -235,6 +236,7 @@ pub fn gather(
         }
     }
     Ok(Status {
+        daemon: super::alive::daemon(state),
         walt,
         orders,
         inboxes,
@@ -254,7 +256,8 @@ pub fn age(secs: u64) -> String {
 
 /// The table a person reads.
 pub fn render(s: &Status) -> String {
-    let mut out = format!(
+    let mut out = super::alive::render(&s.daemon, jiff::Timestamp::now());
+    out += &format!(
         "walt: generation {}, {} / {} hot tokens ({})\n\n",
         s.walt.generation, s.walt.hot_tokens, s.walt.ceiling, s.walt.band
     );

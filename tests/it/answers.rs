@@ -204,9 +204,10 @@ fn studio(chip: &str) -> Studio {
 
 fn submit(s: &Studio, text: &str) -> String {
     let f = s.write("req.md", text);
+    // Counted before the submit: the daemon may write the order before `walt submit` returns.
+    let n = s.log_count("order.written") + s.log_count("recovery.escalate");
     let o = s.walt(&["submit", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let n = s.log_count("order.written") + s.log_count("recovery.escalate");
     wait_for("the order to be written", || {
         s.log_count("order.written") + s.log_count("recovery.escalate") > n
     });

@@ -571,3 +571,49 @@ fn claims_during_start_up_never_duplicate_an_order() {
     );
     assert!(!s.journal().iter().any(|r| r["state"] == "missing"));
 }
+
+/// Regression: after `kill -9` of the daemon, `walt status` looked normal and `walt submit`
+/// exited 0 into a dead studio without a word. Status reads who holds the lock from the
+/// kernel's lock table; submit still delivers, and warns.
+#[test]
+fn status_says_whether_the_daemon_runs_and_submit_warns_when_none_does() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    let pid = d.child.id();
+    let st = s.status();
+    assert_eq!(st["daemon"]["running"], true, "{st}");
+    assert_eq!(st["daemon"]["pid"], pid);
+    assert!(st["daemon"]["since"].is_string());
+    let text = stdout(&s.walt(&["status"]));
+    assert!(
+        text.starts_with(&format!("daemon: running (pid {pid}, up ")),
+        "{text}"
+    );
+    let f = s.write("x.md", &order("m-alive", ""));
+    let o = s.walt(&["submit", f.to_str().unwrap()]);
+    assert!(!stderr(&o).contains("no daemon"), "{}", stderr(&o));
+    d.kill9();
+    let st = s.status();
+    assert_eq!(st["daemon"]["running"], false, "{st}");
+    assert_eq!(st["daemon"]["pid"], pid, "the pid the lock named");
+    assert!(st["daemon"]["last_seen"].is_string());
+    let text = stdout(&s.walt(&["status"]));
+    assert!(
+        text.starts_with("daemon: NOT RUNNING (last seen "),
+        "{text}"
+    );
+    let f = s.write("y.md", &order("m-dead", ""));
+    let o = s.walt(&["submit", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "it still delivers");
+    assert!(
+        stderr(&o).contains("no daemon is running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        s.ls("inbox/walt/new")
+            .iter()
+            .any(|n| s.read(&format!("inbox/walt/new/{n}")).contains("m-dead")),
+        "delivered though no daemon runs"
+    );
+}
