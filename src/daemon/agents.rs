@@ -102,7 +102,7 @@ impl Agents {
 impl Shell {
     /// Starts every command agent's queued order (one run at a time per agent).
     pub fn dispatch(&mut self) -> Result<(), DaemonError> {
-        let queued: Vec<(OrderId, AgentName, String, Vec<String>)> = self
+        let queued: Vec<(OrderId, AgentName, String, Vec<String>, u32)> = self
             .walt
             .flights()
             .iter()
@@ -112,9 +112,12 @@ impl Shell {
                     .agent(f.agent.as_str())
                     .is_some_and(|a| a.command.is_some())
             })
-            .map(|(id, f)| (*id, f.agent.clone(), f.name.clone(), f.order.files.clone()))
+            .map(|(id, f)| {
+                let files = f.order.files.clone();
+                (*id, f.agent.clone(), f.name.clone(), files, f.attempt)
+            })
             .collect();
-        for (id, agent, name, files) in queued {
+        for (id, agent, name, files, attempt) in queued {
             if self.agents.busy(id, &agent) {
                 continue;
             }
@@ -126,7 +129,7 @@ impl Shell {
                 _ => continue,
             };
             // The log first: while it cannot be had the order stays queued in new/.
-            let Some(log) = self.open_log(&agent, id)? else {
+            let Some(mut log) = self.open_log(&agent, id)? else {
                 continue;
             };
             let mb = self.desk.mailbox();
@@ -150,6 +153,15 @@ impl Shell {
                 agent: agent.clone(),
                 state: State::Active,
             });
+            // Each attempt's output starts with a line saying which attempt, when, and what ran.
+            {
+                use std::io::Write;
+                let _ = writeln!(
+                    log,
+                    "==> walt: order {id}, attempt {attempt}, {agent}, {}: {command:?}",
+                    jiff::Timestamp::now()
+                );
+            }
             let job = Job {
                 id,
                 agent: agent.clone(),

@@ -121,7 +121,12 @@ fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
         ran["reason"].as_str().unwrap().contains("timed out"),
         "{ran}"
     );
-    assert!(s.read("inbox/chip/active/0001.log").contains("child "));
+    let log = s.read("inbox/chip/active/0001.log");
+    assert!(log.contains("child "));
+    assert!(
+        log.starts_with("==> walt: order 0001, attempt 1, chip, "),
+        "each attempt's output starts with a header: {log}"
+    );
     wait_for("the background child to be gone", || {
         none_running("sleep 300.1017")
     });
