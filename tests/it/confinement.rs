@@ -409,3 +409,52 @@ fn a_run_whose_last_line_is_huge_still_ends_in_a_decision() {
         "the log is bounded: {log}"
     );
 }
+
+#[test]
+fn a_file_inside_a_git_is_refused_before_anything_runs() {
+    let s = Studio::new();
+    repo(&s);
+    let d = run(
+        &s,
+        "printf '#!/bin/sh\\necho pwned\\n' > app/.git/hooks/pre-commit\n",
+        &order_for("m-gitfile", &["repos/app/.git/hooks/pre-commit"]),
+    );
+    wait_for("the refusal answered", || {
+        journal_says(&s, "inside a repository's .git")
+    });
+    d.stop();
+    git_untouched(&s);
+}
+
+/// A run that floods its output: at most 16 MiB of the attempt, both streams together, is
+/// kept in `<id>.log`, then one line says how much was dropped; the daemon stays small.
+#[test]
+fn a_run_that_floods_its_output_keeps_sixteen_mebibytes_of_it() {
+    let s = Studio::new();
+    repo(&s);
+    let path = s.script(
+        "flood.sh",
+        &format!(
+            "head -c 12000000 /dev/zero | tr '\\0' '\\001' &\nhead -c 12000000 /dev/zero | tr '\\0' '\\002' >&2\nwait\n{}",
+            report_done("m-flood", "repos/app/src/widget.rs")
+        ),
+    );
+    s.chip_command(&path, "");
+    let d = Daemon::start(&s);
+    s.deliver(
+        "walt",
+        "a.md",
+        &order_for("m-flood", &["repos/app/src/widget.rs"]),
+    );
+    wait_for("the order done in one attempt", || {
+        s.events("0001").contains(&"order.done".to_string())
+    });
+    d.stop();
+    let log = std::fs::read(s.path("inbox/chip/active/0001.log")).unwrap();
+    let kept = log.iter().filter(|b| **b == 1 || **b == 2).count();
+    assert_eq!(kept, 16 << 20, "exactly the budget of the attempt is kept");
+    assert!(
+        String::from_utf8_lossy(&log).contains("bytes of this stream were dropped"),
+        "the drop is said"
+    );
+}

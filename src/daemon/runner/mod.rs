@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use crate::inbox::watch::Wake;
 use crate::model::order::{AgentName, OrderId};
 
-/// Output kept per stream and attempt in `<id>.log`; the rest is counted and said.
+/// Output kept per attempt in `<id>.log`, standard output and error together; the rest is
+/// counted and said.
 pub const LOG_LIMIT: u64 = 16 << 20;
 
 /// What the environment keeps, beyond the run's own `WALT_*` and `TMPDIR`.
@@ -219,12 +220,17 @@ fn program_path(command: &[String], base: &Path) -> Option<PathBuf> {
     command[0].contains('/').then(|| base.join(&command[0]))
 }
 
-/// Reads a stream into the log, at most `LOG_LIMIT` of it, then says how much was dropped;
-/// keeps the first `keep` bytes and the last lines for the caller.
-fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, Vec<u8>) {
+/// Reads a stream into the log while the attempt's budget (`room`, shared by its two streams,
+/// `LOG_LIMIT` at the start) lasts, then says how much was dropped; keeps the first `keep`
+/// bytes and the last lines for the caller.
+fn drain(
+    mut from: impl Read,
+    mut log: std::fs::File,
+    keep: usize,
+    room: &std::sync::atomic::AtomicU64,
+) -> (Vec<u8>, Vec<u8>) {
     let mut head = Vec::new();
     let mut tail: Vec<u8> = Vec::new();
-    let mut logged: u64 = 0;
     let mut dropped: u64 = 0;
     let mut chunk = [0u8; 8192];
     loop {
@@ -232,11 +238,14 @@ fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, 
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let bytes = &chunk[..n];
-                let room = LOG_LIMIT.saturating_sub(logged) as usize;
-                let take = room.min(n);
+                // Take what the budget allows, atomically, so the two streams never pass it.
+                let take = room
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                        Some(r.saturating_sub(n as u64))
+                    })
+                    .map_or(0, |before| before.min(n as u64) as usize);
                 if take > 0 {
                     let _ = log.write_all(&bytes[..take]);
-                    logged += take as u64;
                 }
                 dropped += (n - take) as u64;
                 if head.len() < keep {
@@ -252,7 +261,7 @@ fn drain(mut from: impl Read, mut log: std::fs::File, keep: usize) -> (Vec<u8>, 
     if dropped > 0 {
         let _ = writeln!(
             log,
-            "\n[walt: {dropped} more bytes of this stream were dropped: at most {LOG_LIMIT} are kept an attempt]"
+            "\n[walt: {dropped} more bytes of this stream were dropped: at most {LOG_LIMIT} bytes of output are kept an attempt]"
         );
     }
     (head, tail)
@@ -279,6 +288,10 @@ pub fn start(
     let order_file = run_dir.path().join("order.md");
     report::write_new(&order_file, job.order_text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", order_file.display()))?;
+    // What can fail without a trace is done before any File is granted (granting may make
+    // placeholder files, which every later failure must remove again).
+    let log_err = job.log.try_clone().map_err(|e| e.to_string())?;
+    let log_out = job.log.try_clone().map_err(|e| e.to_string())?;
     let program = program_path(&job.command, &job.repos);
     let (mut cmd, keep, placeholders) = if job.unconfined {
         let mut cmd = Command::new(&job.command[0]);
@@ -305,7 +318,13 @@ pub fn start(
         let target = program
             .clone()
             .unwrap_or_else(|| PathBuf::from(&job.command[0]));
-        let cmd = sandbox.command(&target, &job.command[1..], &job.repos)?;
+        let cmd = match sandbox.command(&target, &job.command[1..], &job.repos) {
+            Ok(c) => c,
+            Err(e) => {
+                grants::remove_placeholders(&placeholders);
+                return Err(e);
+            }
+        };
         let keep = sandbox.inherited();
         // The sandbox (and its descriptors) lives until the child has them.
         (cmd, Some((keep, sandbox)), placeholders)
@@ -328,8 +347,6 @@ pub fn start(
     let started = Instant::now();
     // Everything that can fail is done before the spawn: after it, the run is always waited
     // for (and its group unregistered), never left behind by an early return.
-    let log_err = job.log.try_clone().map_err(|e| e.to_string())?;
-    let log_out = job.log.try_clone().map_err(|e| e.to_string())?;
     let spawned = cmd.spawn();
     let inner: Inner = Arc::new(AtomicI32::new(-1));
     if let Some((_, mut sandbox)) = keep {
@@ -355,8 +372,10 @@ pub fn start(
     });
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
-    let err_thread = std::thread::spawn(move || drain(err, log_err, 0));
-    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20));
+    let room = Arc::new(std::sync::atomic::AtomicU64::new(LOG_LIMIT));
+    let err_room = room.clone();
+    let err_thread = std::thread::spawn(move || drain(err, log_err, 0, &err_room));
+    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20, &room));
     let timeout = job.timeout;
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {
