@@ -231,10 +231,10 @@ fn intake_latency(dir: &Path, samples: usize, brain: bool) -> Vec<Duration> {
         let cfg = cfg
             .replace("brain = \"rules\"", "brain = \"command\"")
             .replace(
-                "brain_command = []",
-                &format!("brain_command = [{:?}]", script.to_string_lossy()),
+                "command = [\"contrib/brain.sh\"]",
+                &format!("command = [{:?}]", script.to_string_lossy()),
             )
-            .replace("brain_timeout = \"60s\"", "brain_timeout = \"90s\"");
+            .replace("timeout = \"60s\"", "timeout = \"90s\"");
         std::fs::write(dir.join("config/walt.toml"), cfg).unwrap();
     }
     let child = start_daemon(dir);

@@ -36,7 +36,7 @@ pub fn lint(name: &str, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted {
     let (text, _) = parse::decode(bytes);
     if name.ends_with(".toml") {
         let diagnostics = match crate::format::config::parse(&text) {
-            Ok(_) => Vec::new(),
+            Ok(cfg) => cfg.warnings,
             Err(d) => d,
         };
         return Linted {
@@ -93,7 +93,19 @@ pub fn command(
                 continue;
             }
         };
-        let linted = lint(&name, &bytes, agents.as_deref());
+        let mut linted = lint(&name, &bytes, agents.as_deref());
+        if linted.kind == Kind::Config && !diagnostic::has_errors(&linted.diagnostics) {
+            // Against the world: programs that can be run, profiles that stay out of the studio.
+            if let Ok(cfg) = crate::format::config::parse(&linted.text) {
+                let studio = studio_of(file, cli_root);
+                linted.diagnostics.extend(
+                    crate::daemon::runner::profile::check(&cfg, &studio)
+                        .into_iter()
+                        .map(|f| f.diagnostic),
+                );
+                linted.diagnostics.sort_by_key(|d| (d.line, d.col));
+            }
+        }
         failed |= diagnostic::has_errors(&linted.diagnostics);
         print!("{}", render(&name, &linted));
     }
@@ -101,6 +113,19 @@ pub fn command(
         Err(crate::cmd::Error::Said)
     } else {
         Ok(())
+    }
+}
+
+/// The studio a config file belongs to: the folder above `config/` when the file is in one,
+/// else the studio the command line names (or the current folder).
+fn studio_of(file: &std::path::Path, cli_root: &Option<std::path::PathBuf>) -> std::path::PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    match abs.parent() {
+        Some(dir) if dir.file_name().is_some_and(|n| n == "config") => dir
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        _ => crate::cmd::root_path(cli_root),
     }
 }
 

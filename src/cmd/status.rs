@@ -50,6 +50,10 @@ pub struct Attention {
     pub signals: BTreeMap<String, usize>,
     /// Command agents the daemon refuses to run, and why (from its last snapshot).
     pub refused: BTreeMap<String, String>,
+    /// Why the brain's last answer could not be used (it could not run, timed out, or was
+    /// refused), while that lasts (from the daemon's last snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brain: Option<String>,
     /// Why part of `repos/` cannot be watched (from the daemon's last snapshot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch: Option<String>,
@@ -223,6 +227,9 @@ pub fn gather(
         watch: snapshot
             .as_ref()
             .and_then(|v| v["walt"]["watch"].as_str().map(str::to_string)),
+        brain: snapshot
+            .as_ref()
+            .and_then(|v| v["walt"]["brain"].as_str().map(str::to_string)),
         paused: paused(state),
         ..Attention::default()
     };
@@ -278,6 +285,7 @@ pub fn render(s: &Status) -> String {
         || !a.signals.is_empty()
         || !a.refused.is_empty()
         || a.watch.is_some()
+        || a.brain.is_some()
         || a.paused.is_some()
     {
         out.push_str("needs a person:\n");
@@ -287,8 +295,13 @@ pub fn render(s: &Status) -> String {
         if let Some(why) = &a.watch {
             out.push_str(&format!("  watch: {why}\n"));
         }
+        if let Some(why) = &a.brain {
+            out.push_str(&format!(
+                "  the brain is failing, the rules route meanwhile: {why}\n"
+            ));
+        }
         for (agent, why) in &a.refused {
-            out.push_str(&format!("  refused: {agent}: {why}\n"));
+            out.push_str(&format!("  {agent} cannot run: {why}\n"));
         }
         for e in &a.escalations {
             out.push_str(&format!("  escalated: inbox/human/new/{e}\n"));

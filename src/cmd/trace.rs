@@ -90,10 +90,31 @@ fn who_what(r: &Record) -> (String, String) {
         ),
         "review.accepted" => ("walt".into(), "accepted the report at review".into()),
         "review.rejected" => ("walt".into(), "rejected the report at review".into()),
-        "order.done" => (
-            "walt".into(),
-            format!("closed it: order and report in inbox/{agent}/done/"),
-        ),
+        "order.done" => {
+            let commits: Vec<String> = r
+                .extra
+                .get("commit")
+                .and_then(|c| c.as_array())
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|v| v.as_str())
+                        .filter_map(|v| v.split_once(' '))
+                        .map(|(repo, sha)| format!("{} in {repo}", &sha[..sha.len().min(12)]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                "walt".into(),
+                if commits.is_empty() {
+                    format!("closed it: order and report in inbox/{agent}/done/")
+                } else {
+                    format!(
+                        "closed it: order and report in inbox/{agent}/done/; {agent}'s work committed as {}",
+                        commits.join(", ")
+                    )
+                },
+            )
+        }
         "recovery.retry" if r.rule.as_deref() == Some("person") => (
             "a person".into(),
             format!("sent it back to {agent} as a new attempt"),

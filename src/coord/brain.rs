@@ -180,10 +180,12 @@ impl Walt {
         };
         match verdict {
             Ok((order, decision)) => {
+                self.brain_trouble = None;
                 let body = parse::render_order(&order);
                 effects.extend(self.finish(id, c.name, order, body, &decision, c.need, Vec::new()));
             }
             Err((signal, why)) => {
+                self.brain_trouble = Some(why.clone());
                 let event = match signal {
                     Some("artifact") => "signal.artifact",
                     Some("override") => "signal.override",

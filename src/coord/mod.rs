@@ -46,6 +46,9 @@ pub struct Walt {
     peak: u32,
     /// Requests the brain is being asked about.
     consulting: BTreeMap<OrderId, brain::Consult>,
+    /// Why the brain's last answer could not be used (it could not run, timed out, or was
+    /// refused), until one is: a person is told.
+    brain_trouble: Option<String>,
 }
 
 impl Walt {
@@ -66,7 +69,13 @@ impl Walt {
             waiting: BTreeSet::new(),
             peak: 0,
             consulting: BTreeMap::new(),
+            brain_trouble: None,
         }
+    }
+
+    /// Why the brain is failing, while it is (for `walt status`).
+    pub fn brain_trouble(&self) -> Option<&str> {
+        self.brain_trouble.as_deref()
     }
 
     pub fn generation(&self) -> u32 {

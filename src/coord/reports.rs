@@ -92,6 +92,13 @@ impl Walt {
                     .with("status", status.as_str()),
             ),
         )];
+        // What this attempt changed within its Files: Touched and observed, each once.
+        let mut changes: Vec<String> = Vec::new();
+        for p in report.touched.iter().chain(&changed) {
+            if review::within(&f.order.files, p) && !changes.contains(p) {
+                changes.push(p.clone());
+            }
+        }
         let review = review::review(&f.order, f.agent.as_str(), &report, &changed);
         if let Err(rej) = &review {
             if !rej.scope_creep.is_empty() {
@@ -119,7 +126,11 @@ impl Walt {
                         .with("reasons", rej.reasons.clone()),
                 ),
             ));
-            let reasons = rej.reasons.clone();
+            let mut reasons = rej.reasons.clone();
+            let left = left_in_tree(f.attempt, &changes);
+            if !left.is_empty() {
+                reasons.push(left.trim_start_matches("; ").to_string());
+            }
             self.recover_with(
                 re,
                 f,
@@ -132,14 +143,23 @@ impl Walt {
         let note = report.note.trim().to_string();
         match status {
             Status::Done => {
+                if self.cfg.walt.commit && !changes.is_empty() {
+                    effects.push(Effect::Commit {
+                        id: re,
+                        agent: f.agent.clone(),
+                        attempt: f.attempt,
+                        subject: f.order.objective.clone(),
+                        paths: changes,
+                    });
+                }
                 self.archive_done(re, &f, rid, &name, &mut effects);
                 self.land(re);
                 effects.extend(self.unpark_blocked_by(re));
             }
             Status::Failed => self.recover_with(
                 re,
-                f,
-                Failure::Failed(note),
+                f.clone(),
+                Failure::Failed(format!("{note}{}", left_in_tree(f.attempt, &changes))),
                 Some((rid, &name)),
                 &mut effects,
             ),
@@ -247,4 +267,16 @@ impl Walt {
         effects.push(Effect::Record(self.stamp(done)));
         self.meter.clear_rejection(id);
     }
+}
+
+/// What an attempt that was not accepted left in the working tree (it is not committed, nor
+/// undone): said in the next attempt's brief, so its specialist starts from it knowingly.
+fn left_in_tree(attempt: u32, changes: &[String]) -> String {
+    if changes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; attempt {attempt}'s changes are still in the working tree, not committed: {}",
+        changes.join(", ")
+    )
 }

@@ -103,6 +103,17 @@ pub enum Effect {
         name: String,
         to_name: String,
     },
+    /// Commit `paths` (studio-relative, the accepted attempt's changes within its Files) in
+    /// the git repositories under `repos/` that hold them, one commit per repository, as
+    /// `agent`, with `subject` and the order's trailers (SPEC §6.4). The shell adds what it
+    /// committed to the order's `order.done`.
+    Commit {
+        id: OrderId,
+        agent: AgentName,
+        attempt: u32,
+        subject: String,
+        paths: Vec<String>,
+    },
     /// Write a work order into `inbox/<agent>/new/<name>` (through the desk).
     Write {
         agent: AgentName,
@@ -153,7 +164,7 @@ impl Effect {
     pub fn phase(&self) -> u8 {
         match self {
             Effect::Decide(_) => 0,
-            Effect::Archive { .. } => 1,
+            Effect::Archive { .. } | Effect::Commit { .. } => 1,
             Effect::Write { .. } | Effect::Handoff { .. } => 2,
             Effect::MoveRequest { .. }
             | Effect::HoldRequest { .. }
@@ -169,6 +180,7 @@ impl Effect {
         match self {
             Effect::Decide(r) | Effect::Record(r) | Effect::Log(r) => r.order,
             Effect::Archive { id, .. }
+            | Effect::Commit { id, .. }
             | Effect::Write { id, .. }
             | Effect::MoveRequest { id, .. }
             | Effect::HoldRequest { id, .. }

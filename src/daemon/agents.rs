@@ -30,25 +30,46 @@ pub struct Agents {
     running: BTreeMap<OrderId, (AgentName, Option<i32>)>,
     /// A std Mutex: it is held for a push or a drain, never across I/O.
     finished: Arc<Mutex<Vec<Finished>>>,
-    /// Why each command agent that cannot run is refused (Landlock unavailable).
+    /// Why each command agent that cannot run is refused (it cannot be confined here, or its
+    /// program cannot be run).
     pub refused: BTreeMap<String, String>,
+    /// The refused agents whose program could not be run: looked for again each turn, and
+    /// run again once it is there.
+    missing_program: std::collections::BTreeSet<String>,
     wake: SyncSender<Wake>,
 }
 
 impl Agents {
     /// Decides, up front and once, which command agents could not be confined; returns the
     /// records that say so.
-    pub fn new(cfg: &Config, wake: SyncSender<Wake>) -> (Agents, Vec<Record>) {
+    /// `cannot` names the agents whose program cannot be run (found at start), and why.
+    pub fn new(
+        cfg: &Config,
+        cannot: &BTreeMap<String, String>,
+        wake: SyncSender<Wake>,
+    ) -> (Agents, Vec<Record>) {
         let mut agents = Agents {
             running: BTreeMap::new(),
             finished: Arc::default(),
             refused: BTreeMap::new(),
+            missing_program: Default::default(),
             wake,
         };
         let mut said = Vec::new();
         let landlock = runner::landlock_available();
         for a in &cfg.agents {
             if a.command.is_none() {
+                continue;
+            }
+            if let Some(why) = cannot.get(a.name.as_str()) {
+                agents.refused.insert(a.name.to_string(), why.clone());
+                agents.missing_program.insert(a.name.to_string());
+                said.push(
+                    Record::new("daemon.started")
+                        .level(Level::Error)
+                        .agent(&a.name)
+                        .reason(format!("{} cannot run: {why}; its orders wait in inbox/{}/new/ until its program is there", a.name, a.name)),
+                );
                 continue;
             }
             if a.unconfined {
@@ -59,13 +80,13 @@ impl Agents {
                 continue;
             }
             if let Err(why) = &landlock {
-                let why = format!("refusing to run command agent {}: {why}; set `unconfined = true` for it to run anyway", a.name);
+                let why = format!("it cannot be confined here: {why}; set `unconfined = true` for it to run anyway");
                 agents.refused.insert(a.name.to_string(), why.clone());
                 said.push(
                     Record::new("daemon.started")
                         .level(Level::Error)
                         .agent(&a.name)
-                        .reason(why),
+                        .reason(format!("refusing to run command agent {}: {why}", a.name)),
                 );
             }
         }
@@ -102,6 +123,31 @@ impl Agents {
 impl Shell {
     /// Starts every command agent's queued order (one run at a time per agent).
     pub fn dispatch(&mut self) -> Result<(), DaemonError> {
+        // An agent whose program was missing runs again once it is there.
+        let missing: Vec<String> = self.agents.missing_program.iter().cloned().collect();
+        for name in missing {
+            let Some(argv0) = self
+                .cfg
+                .agent(&name)
+                .and_then(|a| a.command.as_ref())
+                .and_then(|c| c.first())
+            else {
+                continue;
+            };
+            if let Ok(program) = runner::profile::program(argv0, &self.root_path) {
+                self.agents.missing_program.remove(&name);
+                self.agents.refused.remove(&name);
+                self.log(
+                    Record::new("agent.ready")
+                        .agent(name.as_str())
+                        .reason(format!(
+                            "{name}'s program is there now ({}): its orders run",
+                            program.display()
+                        )),
+                );
+                self.snapshot();
+            }
+        }
         let queued: Vec<(OrderId, AgentName, String, Vec<String>, u32)> = self
             .walt
             .flights()
@@ -168,6 +214,7 @@ impl Shell {
                 command,
                 timeout: a.timeout,
                 unconfined: a.unconfined,
+                profile: a.profile.clone(),
                 repos: self.root_path.join("repos"),
                 files,
                 studio: self.root_path.clone(),

@@ -5,17 +5,16 @@
 //! question at a time: requests after the one in hand wait in `inbox/walt/new/` until it is
 //! answered, so they are still routed oldest first.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use crate::coord::{Effect, Event};
+use crate::format::config::BrainSettings;
 use crate::format::parse;
 use crate::inbox::watch::Wake;
 use crate::model::order::OrderId;
 use crate::model::record::Record;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use super::shell::Shell;
 use super::DaemonError;
@@ -24,8 +23,10 @@ use super::DaemonError;
 type Answer = (OrderId, Result<String, String>, String);
 
 pub struct Brain {
-    command: Vec<String>,
-    timeout: Duration,
+    settings: BrainSettings,
+    /// Why the brain's program cannot be run (found at start): every question is answered
+    /// with this at once.
+    cannot: Option<String>,
     studio: PathBuf,
     wake: SyncSender<Wake>,
     /// The request the brain is thinking about now.
@@ -38,20 +39,25 @@ pub struct Brain {
 
 impl Brain {
     pub fn new(
-        command: Vec<String>,
-        timeout: Duration,
+        settings: BrainSettings,
+        cannot: Option<String>,
         studio: PathBuf,
         wake: SyncSender<Wake>,
     ) -> Brain {
         Brain {
-            command,
-            timeout,
+            settings,
+            cannot,
             studio,
             wake,
             asking: None,
             answers: Arc::default(),
             rounds: BTreeMap::new(),
         }
+    }
+
+    /// Why the brain's program cannot be run, if that was found at start.
+    pub fn cannot(&self) -> Option<&str> {
+        self.cannot.as_deref()
     }
 
     /// Whether a question is out (requests then wait their turn).
@@ -76,18 +82,21 @@ impl Brain {
         self.asking = Some(id);
         let sink = self.answers.clone();
         let wake = self.wake.clone();
-        if *round > 4 {
-            sink.lock().expect("answers lock").push((
-                id,
-                Err("asked too often".into()),
-                String::new(),
-            ));
+        let refused = if *round > 4 {
+            Some("asked too often".to_string())
+        } else {
+            self.cannot.clone()
+        };
+        if let Some(why) = refused {
+            sink.lock()
+                .expect("answers lock")
+                .push((id, Err(why), String::new()));
             let _ = wake.try_send(Wake::Fs);
             return effects;
         }
-        let (command, timeout, studio) = (self.command.clone(), self.timeout, self.studio.clone());
+        let (settings, studio) = (self.settings.clone(), self.studio.clone());
         std::thread::spawn(move || {
-            let (answer, stderr) = super::runner::ask_brain(&command, &prompt, timeout, &studio);
+            let (answer, stderr) = super::runner::ask_brain(&settings, &prompt, &studio);
             sink.lock()
                 .expect("answers lock")
                 .push((id, answer, stderr));

@@ -15,6 +15,7 @@
 
 pub mod agents;
 pub mod brain;
+pub mod commit;
 pub mod observe;
 pub mod par;
 pub mod reconcile;
@@ -23,6 +24,7 @@ pub mod runner;
 pub mod shell;
 pub mod tokens;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -113,15 +115,87 @@ pub(crate) fn text(bytes: Vec<u8>) -> String {
 
 /// Reads and validates `config/walt.toml` through the root handle.
 pub fn load_config(root: &Dir) -> Result<Config, DaemonError> {
+    load_config_text(root).map(|(cfg, _)| cfg)
+}
+
+fn load_config_text(root: &Dir) -> Result<(Config, String), DaemonError> {
     let text = match root.read(CONFIG) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DaemonError::NoConfig),
         Err(e) => return Err(DaemonError::ReadConfig(e)),
     };
-    config::parse(&text).map_err(|d| DaemonError::BadConfig {
-        rendered: diagnostic::render(CONFIG, &text, &d),
-        summary: diagnostic::summary(&d),
-    })
+    match config::parse(&text) {
+        Ok(cfg) => Ok((cfg, text)),
+        Err(d) => Err(DaemonError::BadConfig {
+            rendered: diagnostic::render(CONFIG, &text, &d),
+            summary: diagnostic::summary(&d),
+        }),
+    }
+}
+
+/// What the start-up check found: the agents that cannot run and why, the brain's trouble,
+/// and what to log.
+type Checked = (BTreeMap<String, String>, Option<String>, Vec<Record>);
+
+/// The config checked against the world (SPEC §5): a profile path that reaches into the studio
+/// stops the daemon like any config error; a program that cannot be run stops only that
+/// agent (or the brain), said at start and in `walt status`. Returns the agents that cannot
+/// run, the brain's trouble, and what to log.
+fn check_config(
+    cfg: &Config,
+    text: &str,
+    root_path: &std::path::Path,
+) -> Result<Checked, DaemonError> {
+    use runner::profile::{Kind, Who};
+    let findings = runner::profile::check(cfg, root_path);
+    let fatal: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == Kind::Grant)
+        .map(|f| f.diagnostic.clone())
+        .collect();
+    if !fatal.is_empty() {
+        return Err(DaemonError::BadConfig {
+            rendered: diagnostic::render(CONFIG, text, &fatal),
+            summary: diagnostic::summary(&fatal),
+        });
+    }
+    let mut cannot = BTreeMap::new();
+    let mut brain = None;
+    let mut said = Vec::new();
+    for d in &cfg.warnings {
+        said.push(
+            Record::new("daemon.started")
+                .level(Level::Warn)
+                .reason(format!("{CONFIG}:{}: {}", d.line, d.message)),
+        );
+    }
+    for f in findings {
+        match (f.kind, f.who) {
+            (Kind::Program, Who::Agent(a)) => {
+                cannot.insert(a, f.diagnostic.message);
+            }
+            (Kind::Program, Who::Brain) => {
+                said.push(
+                    Record::new("daemon.started")
+                        .level(Level::Warn)
+                        .reason(format!(
+                            "the brain cannot run: {}; the rules route until it can",
+                            f.diagnostic.message
+                        )),
+                );
+                brain = Some(format!("cannot run: {}", f.diagnostic.message));
+            }
+            (_, _) => said.push(
+                Record::new("daemon.started")
+                    .level(Level::Warn)
+                    .reason(format!(
+                        "{CONFIG}:{}: {}",
+                        f.diagnostic.line, f.diagnostic.message
+                    )),
+            ),
+        }
+    }
+    Ok((cannot, brain, said))
 }
 
 fn studio_io(what: &'static str) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -232,7 +306,8 @@ fn run_once(
     rx: &Receiver<Wake>,
     resumed: Option<u64>,
 ) -> Result<(), DaemonError> {
-    let cfg = load_config(&root)?;
+    let (cfg, text) = load_config_text(&root)?;
+    let (cannot, brain_cannot, config_said) = check_config(&cfg, &text, &opts.root_path)?;
     match root.create_dir("state") {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -281,10 +356,11 @@ fn run_once(
         generation,
         Box::new(Tiktoken::new(cfg.walt.encoding)),
     );
-    let (agents, said) = Agents::new(&cfg, tx.clone());
+    let (agents, mut said) = Agents::new(&cfg, &cannot, tx.clone());
+    said.extend(config_said);
     let brain = brain::Brain::new(
-        cfg.walt.brain_command.clone(),
-        cfg.walt.brain_timeout,
+        cfg.brain.clone(),
+        brain_cannot,
         opts.root_path.clone(),
         tx.clone(),
     );

@@ -6,7 +6,7 @@
 //! holds what ties them together: journaling Walt's effects phase by phase (`perform`), letting
 //! him route what waits (`route`), and the turn that runs them in order.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -266,6 +266,7 @@ impl Shell {
         // An order whose step fails is skipped for the rest of the batch, and Walt is told it
         // left flight; the next turn finds it where the folders say.
         let mut failed: BTreeSet<OrderId> = BTreeSet::new();
+        let mut commits: BTreeMap<OrderId, super::commit::Outcome> = BTreeMap::new();
         let decisions: Vec<Record> = effects
             .iter()
             .filter_map(|e| match e {
@@ -301,6 +302,24 @@ impl Shell {
                         to_name,
                         ..
                     } => self.desk.file_report(name, agent, to_name),
+                    Effect::Commit {
+                        id,
+                        agent,
+                        attempt,
+                        subject,
+                        paths,
+                    } => {
+                        let done = super::commit::commit(
+                            &self.root_path,
+                            *id,
+                            agent,
+                            *attempt,
+                            subject,
+                            paths,
+                        );
+                        commits.insert(*id, done);
+                        Ok(())
+                    }
                     _ => Ok(()),
                 };
                 if let Err(err) = result {
@@ -326,7 +345,17 @@ impl Shell {
         for e in effects {
             match e {
                 Effect::Record(r) if !r.order.is_some_and(|id| failed.contains(&id)) => {
-                    records.push(r)
+                    let done = r.event == "order.done";
+                    match r.order.and_then(|id| commits.remove(&id).filter(|_| done)) {
+                        Some(outcome) => {
+                            let (r, warnings) = super::commit::record(r, outcome);
+                            for w in warnings {
+                                self.log(w);
+                            }
+                            records.push(r)
+                        }
+                        None => records.push(r),
+                    }
                 }
                 Effect::Log(r) => self.log(r),
                 _ => {}
@@ -365,6 +394,7 @@ impl Shell {
             "refused": self.agents.refused,
             "running": self.agents.running_ids(),
             "watch": self.repos.degraded,
+            "brain": self.walt.brain_trouble().or(self.brain.cannot()),
         });
         if let Err(e) = self.keeper.snapshot(&self.ledger, walt) {
             self.report_error(format!("cannot write state/ledger.json: {e}"));

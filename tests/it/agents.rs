@@ -323,7 +323,7 @@ fn status_shows_a_refused_command_agent() {
     s.write("state/ledger.json", r#"{"walt": {"refused": {"chip": "refusing to run command agent chip: Landlock ABI 5 cannot be enforced here"}}, "orders": []}"#);
     let text = stdout(&s.walt(&["status"]));
     assert!(
-        text.contains("refused: chip: refusing to run command agent chip"),
+        text.contains("chip cannot run: refusing to run command agent chip"),
         "{text}"
     );
     assert!(s.status()["attention"]["refused"]["chip"]

@@ -12,10 +12,10 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/brain.sh");
 fn use_brain(s: &Studio, command: &str) {
     s.edit_config("brain = \"rules\"", "brain = \"command\"");
     s.edit_config(
-        "brain_command = []",
-        &format!("brain_command = [{command:?}]"),
+        "command = [\"contrib/brain.sh\"]",
+        &format!("command = [{command:?}]"),
     );
-    s.edit_config("brain_timeout = \"60s\"", "brain_timeout = \"2s\"");
+    s.edit_config("timeout = \"60s\"", "timeout = \"2s\"");
 }
 
 fn studio_with_brain(command: &str) -> Studio {
@@ -110,7 +110,7 @@ fn a_brain_that_hangs_is_killed_at_its_timeout() {
     let s = Studio::new();
     let hang = brain(&s, "hang.sh", "sleep 60\n");
     use_brain(&s, &hang);
-    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"500ms\"");
+    s.edit_config("timeout = \"2s\"", "timeout = \"500ms\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-hang", ""));
     wait_for("routing by the rules", || s.ls("inbox/chip/new").len() == 1);
@@ -146,7 +146,7 @@ exec {EXAMPLE}
     );
     let path = brain(&s, "probe.sh", &probe);
     use_brain(&s, &path);
-    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"60s\"");
+    s.edit_config("timeout = \"2s\"", "timeout = \"60s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-probe", ""));
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
@@ -263,7 +263,7 @@ fn the_daemon_serves_the_studio_while_a_slow_brain_thinks() {
     let s = Studio::new();
     let slow = brain(&s, "slow.sh", "cat >/dev/null\nsleep 20.777\n");
     use_brain(&s, &slow);
-    s.edit_config("brain_timeout = \"2s\"", "brain_timeout = \"60s\"");
+    s.edit_config("timeout = \"2s\"", "timeout = \"60s\"");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-think", ""));
     wait_for("the brain asked", || !none_running("sleep 20.777"));

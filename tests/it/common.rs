@@ -386,7 +386,7 @@ impl Studio {
     /// Makes chip a command agent running `program`, with more agent keys in `extra`.
     pub fn chip_command(&self, program: &str, extra: &str) {
         self.edit_config(
-            "# command = [\"../contrib/chip-agent.sh\"]",
+            "# command = [\"contrib/chip-agent.sh\"]",
             &format!("command = [{program:?}]\n{extra}\n#"),
         );
     }

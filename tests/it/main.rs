@@ -5,6 +5,7 @@ mod agents;
 mod answers;
 mod brain;
 mod cli_lint;
+mod commits;
 mod common;
 mod confinement;
 mod daemon;

@@ -5,44 +5,39 @@
 //! at its `timeout`.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{clear_env, confine, isolate, program_path, run_folder, wait_or_kill};
+use super::{clear_env, confine, isolate, reach, run_folder, wait_or_kill};
+use crate::format::config::BrainSettings;
 
 /// Asks the brain; returns the answer or why there is none, and the last lines it wrote to
 /// stderr. `studio` is where a relative program is found (e.g. `contrib/brain.sh`).
 pub fn ask_brain(
-    command: &[String],
+    brain: &BrainSettings,
     prompt: &str,
-    timeout: Duration,
     studio: &Path,
 ) -> (Result<String, String>, String) {
     let dir = match run_folder("walt-brain-") {
         Ok(d) => d,
         Err(e) => return (Err(e), String::new()),
     };
-    ask_in(command, prompt, timeout, studio, dir.path())
+    ask_in(brain, prompt, studio, dir.path())
 }
 
 fn ask_in(
-    command: &[String],
+    brain: &BrainSettings,
     prompt: &str,
-    timeout: Duration,
     studio: &Path,
     dir: &Path,
 ) -> (Result<String, String>, String) {
-    let program = program_path(command, studio);
-    let sandbox = confine::available().and_then(|()| {
-        confine::Sandbox::new(confine::Reach {
-            read: Vec::new(),
-            program: program.clone(),
-            grants: Vec::new(),
-            run_dir: dir.to_path_buf(),
-            read_only: Vec::new(),
-        })
-    });
+    let (command, timeout) = (&brain.command, brain.timeout);
+    let (program, reach) = match reach(command, studio, &brain.profile, dir) {
+        Ok(r) => r,
+        Err(e) => return (Err(format!("the brain cannot be run: {e}")), String::new()),
+    };
+    let sandbox = confine::available().and_then(|()| confine::Sandbox::new(reach));
     let mut sandbox = match sandbox {
         Ok(s) => s,
         Err(e) => {
@@ -54,14 +49,12 @@ fn ask_in(
             )
         }
     };
-    let target = program.unwrap_or_else(|| PathBuf::from(&command[0]));
-    let mut cmd: Command = match sandbox.command(&target, &command[1..], dir) {
+    let mut cmd: Command = match sandbox.command(&program, &command[1..], dir) {
         Ok(c) => c,
         Err(e) => return (Err(e), String::new()),
     };
-    clear_env(&mut cmd);
+    clear_env(&mut cmd, &brain.profile.env);
     cmd.env("TMPDIR", dir)
-        .env("HOME", dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -25,14 +25,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use landlock::{
-    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, Scope, ABI,
 };
 
 /// The ABI whose filesystem rights are handled (files, truncate, ioctl on devices).
 pub const FS_ABI: ABI = ABI::V5;
 /// The ABI whose scopes are handled (signals, abstract unix sockets).
 const SCOPE_ABI: ABI = ABI::V6;
+/// The ABI whose network rights are handled when a profile says `network = false` (TCP bind
+/// and connect; with no rule allowing any port, neither can be done).
+const NET_ABI: ABI = ABI::V4;
 
 /// The hidden first argument that makes `walt` the sandbox's helper.
 pub const HELPER: &str = "__sandbox";
@@ -71,7 +74,7 @@ pub fn available() -> Result<(), String> {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
     PROBE
         .get_or_init(|| {
-            new_ruleset().map_err(|e| {
+            new_ruleset(true).map_err(|e| {
                 format!("Landlock cannot be enforced here (ABI 5 rights and ABI 6 scopes needed): {e}")
             })?;
             let out = Command::new("bwrap")
@@ -93,11 +96,18 @@ pub fn available() -> Result<(), String> {
         .clone()
 }
 
-fn new_ruleset() -> Result<landlock::RulesetCreated, String> {
-    Ruleset::default()
+fn new_ruleset(network: bool) -> Result<landlock::RulesetCreated, String> {
+    let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(FS_ABI))
-        .and_then(|r| r.scope(Scope::from_all(SCOPE_ABI)))
+        .map_err(|e| e.to_string())?;
+    if !network {
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(NET_ABI))
+            .map_err(|e| e.to_string())?;
+    }
+    ruleset
+        .scope(Scope::from_all(SCOPE_ABI))
         .and_then(|r| r.create())
         .map_err(|e| e.to_string())
 }
@@ -106,6 +116,10 @@ fn new_ruleset() -> Result<landlock::RulesetCreated, String> {
 pub struct Reach {
     /// Read beneath these (not run programs from them).
     pub read: Vec<PathBuf>,
+    /// Read and run programs beneath these: the profile's `read` paths, the program's folder.
+    pub exec: Vec<PathBuf>,
+    /// Read and write beneath these: the profile's `write` paths.
+    pub write: Vec<PathBuf>,
     /// Read and run: the command's program.
     pub program: Option<PathBuf>,
     /// Resolved grants: an object and the rights beneath it.
@@ -114,6 +128,8 @@ pub struct Reach {
     pub run_dir: PathBuf,
     /// Re-bound read-only inside the sandbox.
     pub read_only: Vec<PathBuf>,
+    /// `false`: no TCP connect or bind.
+    pub network: bool,
 }
 
 /// A ruleset ready to be enforced by the helper, the sandbox's mounts, and the pipe on which
@@ -129,6 +145,12 @@ pub struct Sandbox {
 }
 
 fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
+    // A file can only be given a file's rights (the kernel refuses the rest on one).
+    let access = if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+        access & AccessFs::from_file(FS_ABI)
+    } else {
+        access
+    };
     PathFd::new(path)
         .ok()
         .map(|fd| PathBeneath::new(fd, access))
@@ -139,7 +161,7 @@ impl Sandbox {
     pub fn new(reach: Reach) -> Result<Sandbox, String> {
         let read = AccessFs::from_read(FS_ABI);
         let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate;
-        let mut created = new_ruleset()?;
+        let mut created = new_ruleset(reach.network)?;
         let add = |r: Result<landlock::RulesetCreated, landlock::RulesetError>| {
             r.map_err(|e| e.to_string())
         };
@@ -155,6 +177,16 @@ impl Sandbox {
         }
         for p in &reach.read {
             if let Some(r) = rule(p, read & !AccessFs::Execute) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        for p in &reach.exec {
+            if let Some(r) = rule(p, read) {
+                created = add(created.add_rule(r))?;
+            }
+        }
+        for p in &reach.write {
+            if let Some(r) = rule(p, super::grants::folder_rights(FS_ABI)) {
                 created = add(created.add_rule(r))?;
             }
         }

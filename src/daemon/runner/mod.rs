@@ -5,12 +5,14 @@
 //! (`brain.rs`), with no Files and no `repos/`.
 //!
 //! The daemon never waits on a run: each has a thread that waits for it, and its pipes are
-//! read on threads of their own, bounded (`LOG_LIMIT` a stream per attempt into `<id>.log`, then
-//! one line saying how much was dropped).
+//! read on threads of their own, bounded (the profile's `log_limit` an attempt, both streams
+//! together, into `<id>.log`, then one line saying how much was dropped). A run's program, and
+//! its profile's paths, are resolved against the world by `profile.rs`.
 
 pub mod brain;
 pub mod confine;
 pub mod grants;
+pub mod profile;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -23,12 +25,9 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::format::config::Profile;
 use crate::inbox::watch::Wake;
 use crate::model::order::{AgentName, OrderId};
-
-/// Output kept per attempt in `<id>.log`, standard output and error together; the rest is
-/// counted and said.
-pub const LOG_LIMIT: u64 = 16 << 20;
 
 /// What the environment keeps, beyond the run's own `WALT_*` and `TMPDIR`.
 const KEPT_ENV: [&str; 7] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ"];
@@ -132,15 +131,45 @@ fn close_inherited(keep: &[i32; 3]) -> std::io::Result<()> {
 }
 
 /// The environment a run gets: the daemon's cleared to the names every program expects, its
-/// locale (`LC_*`), and what the caller adds.
-fn clear_env(cmd: &mut Command) {
+/// locale (`LC_*`), the names the profile passes through, and what the caller adds.
+fn clear_env(cmd: &mut Command, passed: &[String]) {
     cmd.env_clear();
     for (k, v) in std::env::vars_os() {
         let name = k.to_string_lossy();
-        if KEPT_ENV.contains(&name.as_ref()) || name.starts_with("LC_") {
+        if KEPT_ENV.contains(&name.as_ref())
+            || name.starts_with("LC_")
+            || passed.iter().any(|p| *p == name)
+        {
             cmd.env(k, v);
         }
     }
+}
+
+/// What a confined run may reach beyond its Files: its program (and the folder it may run
+/// siblings from), its profile's paths, the network.
+fn reach(
+    command: &[String],
+    studio: &Path,
+    profile: &Profile,
+    run_dir: &Path,
+) -> Result<(PathBuf, confine::Reach), String> {
+    let program = profile::program(&command[0], studio)?;
+    let paths = profile::paths(profile, studio)?;
+    let mut exec = paths.read;
+    exec.extend(profile::program_folder(&program, studio));
+    Ok((
+        program.clone(),
+        confine::Reach {
+            read: Vec::new(),
+            exec,
+            write: paths.write,
+            program: Some(program),
+            grants: Vec::new(),
+            run_dir: run_dir.to_path_buf(),
+            read_only: Vec::new(),
+            network: profile.network,
+        },
+    ))
 }
 
 /// Waits for a child until `timeout` from `started`, then kills its whole process group;
@@ -177,6 +206,7 @@ pub struct Job {
     pub command: Vec<String>,
     pub timeout: Duration,
     pub unconfined: bool,
+    pub profile: Profile,
     /// The studio's `repos/` (the command's working folder).
     pub repos: PathBuf,
     /// The order's Files, relative to the studio (`repos/...`).
@@ -215,19 +245,15 @@ fn run_folder(prefix: &str) -> Result<tempfile::TempDir, String> {
         .map_err(|e| format!("cannot make a run folder: {e}"))
 }
 
-/// The program of a command, as a path when it names one (relative to `base`).
-fn program_path(command: &[String], base: &Path) -> Option<PathBuf> {
-    command[0].contains('/').then(|| base.join(&command[0]))
-}
-
 /// Reads a stream into the log while the attempt's budget (`room`, shared by its two streams,
-/// `LOG_LIMIT` at the start) lasts, then says how much was dropped; keeps the first `keep`
+/// `limit` at the start) lasts, then says how much was dropped; keeps the first `keep`
 /// bytes and the last lines for the caller.
 fn drain(
     mut from: impl Read,
     mut log: std::fs::File,
     keep: usize,
     room: &std::sync::atomic::AtomicU64,
+    limit: u64,
 ) -> (Vec<u8>, Vec<u8>) {
     let mut head = Vec::new();
     let mut tail: Vec<u8> = Vec::new();
@@ -261,7 +287,7 @@ fn drain(
     if dropped > 0 {
         let _ = writeln!(
             log,
-            "\n[walt: {dropped} more bytes of this stream were dropped: at most {LOG_LIMIT} bytes of output are kept an attempt]"
+            "\n[walt: {dropped} more bytes of this stream were dropped: at most {limit} bytes of output are kept an attempt (log_limit)]"
         );
     }
     (head, tail)
@@ -292,22 +318,20 @@ pub fn start(
     // placeholder files, which every later failure must remove again).
     let log_err = job.log.try_clone().map_err(|e| e.to_string())?;
     let log_out = job.log.try_clone().map_err(|e| e.to_string())?;
-    let program = program_path(&job.command, &job.repos);
     let (mut cmd, keep, placeholders) = if job.unconfined {
-        let mut cmd = Command::new(&job.command[0]);
+        let program = profile::program(&job.command[0], &job.studio)?;
+        let mut cmd = Command::new(program);
         cmd.args(&job.command[1..]).current_dir(&job.repos);
         (cmd, None, Vec::new())
     } else {
         confine::available()?;
+        let (program, mut reach) = reach(&job.command, &job.studio, &job.profile, run_dir.path())?;
         let granted = grants::resolve(&job.studio, &job.files, confine::FS_ABI)?;
         let placeholders = granted.placeholders.clone();
-        let sandbox = confine::Sandbox::new(confine::Reach {
-            read: vec![job.repos.clone()],
-            program: program.clone(),
-            grants: granted.rules,
-            run_dir: run_dir.path().to_path_buf(),
-            read_only: granted.read_only,
-        });
+        reach.read.push(job.repos.clone());
+        reach.grants = granted.rules;
+        reach.read_only = granted.read_only;
+        let sandbox = confine::Sandbox::new(reach);
         let sandbox = match sandbox {
             Ok(s) => s,
             Err(e) => {
@@ -315,10 +339,7 @@ pub fn start(
                 return Err(e);
             }
         };
-        let target = program
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&job.command[0]));
-        let cmd = match sandbox.command(&target, &job.command[1..], &job.repos) {
+        let cmd = match sandbox.command(&program, &job.command[1..], &job.repos) {
             Ok(c) => c,
             Err(e) => {
                 grants::remove_placeholders(&placeholders);
@@ -329,7 +350,7 @@ pub fn start(
         // The sandbox (and its descriptors) lives until the child has them.
         (cmd, Some((keep, sandbox)), placeholders)
     };
-    clear_env(&mut cmd);
+    clear_env(&mut cmd, &job.profile.env);
     cmd.env("WALT_ORDER_ID", job.id.to_string())
         .env("WALT_AGENT", job.agent.as_str())
         .env("WALT_ORDER_FILE", &order_file)
@@ -372,10 +393,11 @@ pub fn start(
     });
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
-    let room = Arc::new(std::sync::atomic::AtomicU64::new(LOG_LIMIT));
+    let limit = job.profile.log_limit;
+    let room = Arc::new(std::sync::atomic::AtomicU64::new(limit));
     let err_room = room.clone();
-    let err_thread = std::thread::spawn(move || drain(err, log_err, 0, &err_room));
-    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20, &room));
+    let err_thread = std::thread::spawn(move || drain(err, log_err, 0, &err_room, limit));
+    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20, &room, limit));
     let timeout = job.timeout;
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {

@@ -15,6 +15,12 @@ use toml::Spanned;
 use crate::format::diagnostic::Diagnostic;
 use crate::model::order::AgentName;
 
+mod profile;
+mod sample;
+
+pub use profile::{Profile, Spot, DEFAULT_LOG_LIMIT};
+pub use sample::SAMPLE;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     O200kBase,
@@ -43,8 +49,8 @@ pub struct WaltSettings {
     pub ceiling: u32,
     pub max_hops: u32,
     pub brain: Brain,
-    pub brain_command: Vec<String>,
-    pub brain_timeout: Duration,
+    /// Commit each accepted order's changes in its git repository (SPEC §6.4).
+    pub commit: bool,
     /// Folder names under `repos/` whose changes are not watched (`.git`, `target`, …).
     pub ignore: Vec<String>,
 }
@@ -57,9 +63,29 @@ impl Default for WaltSettings {
             ceiling: 7000,
             max_hops: 3,
             brain: Brain::Rules,
-            brain_command: Vec::new(),
-            brain_timeout: Duration::from_secs(60),
+            commit: true,
             ignore: vec![".git".into(), "target".into(), "node_modules".into()],
+        }
+    }
+}
+
+/// `[brain]`: the program asked with `brain = "command"`, and its run profile.
+#[derive(Debug, Clone)]
+pub struct BrainSettings {
+    pub command: Vec<String>,
+    /// The line `command` is on (0 when not written), for saying where a program was looked for.
+    pub line: usize,
+    pub timeout: Duration,
+    pub profile: Profile,
+}
+
+impl Default for BrainSettings {
+    fn default() -> Self {
+        BrainSettings {
+            command: Vec::new(),
+            line: 0,
+            timeout: Duration::from_secs(60),
+            profile: Profile::default(),
         }
     }
 }
@@ -81,8 +107,13 @@ pub struct Agent {
     pub fallback: Vec<AgentName>,
     pub lease: Duration,
     pub command: Option<Vec<String>>,
+    /// The line `command` is on, for saying where its program was looked for.
+    pub command_line: usize,
     pub timeout: Duration,
+    /// A run with no output for this long is shown as quiet.
+    pub quiet: Duration,
     pub unconfined: bool,
+    pub profile: Profile,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +121,9 @@ pub struct Config {
     pub walt: WaltSettings,
     /// In the order the file lists them: ties in routing go to the agent listed first.
     pub agents: Vec<Agent>,
+    pub brain: BrainSettings,
+    /// What loads but should change (an earlier form of a key).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Config {
@@ -106,6 +140,7 @@ impl Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     walt: Option<RawWalt>,
+    brain: Option<RawBrain>,
     #[serde(default)]
     agents: IndexMap<Spanned<String>, Spanned<RawAgent>>,
 }
@@ -120,7 +155,23 @@ struct RawWalt {
     brain: Option<Spanned<String>>,
     brain_command: Option<Spanned<Vec<String>>>,
     brain_timeout: Option<Spanned<String>>,
+    commit: Option<bool>,
     ignore: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBrain {
+    command: Option<Spanned<Vec<String>>>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    read: Vec<Spanned<String>>,
+    #[serde(default)]
+    write: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
+    network: Option<bool>,
+    log_limit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -137,12 +188,22 @@ struct RawAgent {
     lease: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
     timeout: Option<Spanned<String>>,
+    quiet: Option<Spanned<String>>,
     #[serde(default)]
     unconfined: bool,
+    #[serde(default)]
+    read: Vec<Spanned<String>>,
+    #[serde(default)]
+    write: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
+    network: Option<bool>,
+    log_limit: Option<Spanned<String>>,
 }
 
-const WALT_KEYS: [&str; 8] = [
+const WALT_KEYS: [&str; 9] = [
     "ignore",
+    "commit",
     "encoding",
     "rotate_at",
     "ceiling",
@@ -151,7 +212,16 @@ const WALT_KEYS: [&str; 8] = [
     "brain_command",
     "brain_timeout",
 ];
-const AGENT_KEYS: [&str; 9] = [
+const BRAIN_KEYS: [&str; 7] = [
+    "command",
+    "timeout",
+    "read",
+    "write",
+    "env",
+    "network",
+    "log_limit",
+];
+const AGENT_KEYS: [&str; 15] = [
     "role",
     "owns",
     "keywords",
@@ -160,7 +230,13 @@ const AGENT_KEYS: [&str; 9] = [
     "lease",
     "command",
     "timeout",
+    "quiet",
     "unconfined",
+    "read",
+    "write",
+    "env",
+    "network",
+    "log_limit",
 ];
 
 /// (line, column), both 1-based, of a byte offset.
@@ -189,6 +265,8 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
                     &WALT_KEYS
                 } else if message.contains("attempts") {
                     &AGENT_KEYS
+                } else if message.contains("log_limit") {
+                    &BRAIN_KEYS
                 } else {
                     &["walt", "agents"]
                 };
@@ -205,8 +283,15 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let at = |span: std::ops::Range<usize>| position(text, span.start);
     let mut walt = WaltSettings::default();
-    if let Some(w) = raw.walt {
-        if let Some(e) = w.encoding {
+    let mut brain = BrainSettings::default();
+    let mut warnings = Vec::new();
+    let brain_span = raw
+        .walt
+        .as_ref()
+        .and_then(|w| w.brain.as_ref())
+        .map(|b| b.span());
+    if let Some(w) = &raw.walt {
+        if let Some(e) = &w.encoding {
             walt.encoding = match e.get_ref().as_str() {
                 "o200k_base" => Encoding::O200kBase,
                 "cl100k_base" => Encoding::Cl100kBase,
@@ -283,33 +368,95 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
                 }
             };
         }
+        // The earlier form of `[brain]`: loads, with a warning naming the new place.
         if let Some(cmd) = &w.brain_command {
-            walt.brain_command = cmd.get_ref().clone();
-        }
-        if walt.brain == Brain::Command && walt.brain_command.is_empty() {
-            let span = w.brain.as_ref().map(|s| s.span()).unwrap_or(0..0);
-            let (l, c) = at(span);
-            diags.push(
-                Diagnostic::error(l, c, "[walt] brain = \"command\" needs brain_command")
-                    .help("e.g. brain_command = [\"contrib/brain.sh\"]"),
-            );
-        }
-        if let Some(i) = w.ignore {
-            walt.ignore = i;
-        }
-        if let Some(t) = &w.brain_timeout {
-            match duration(t.get_ref()) {
-                Ok(d) => walt.brain_timeout = d,
-                Err(e) => {
-                    let (l, c) = at(t.span());
-                    diags.push(Diagnostic::error(
+            let (l, c) = at(cmd.span());
+            if raw.brain.as_ref().is_some_and(|b| b.command.is_some()) {
+                diags.push(
+                    Diagnostic::error(
                         l,
                         c,
-                        format!("[walt] brain_timeout: {e}"),
-                    ));
+                        "[walt] brain_command: the brain's command is also set in [brain]",
+                    )
+                    .help("keep `command` in [brain] and remove brain_command"),
+                );
+            } else if !cmd.get_ref().is_empty() {
+                warnings.push(
+                    Diagnostic::warning(
+                        l,
+                        c,
+                        "[walt] brain_command is the earlier form of [brain] command",
+                    )
+                    .help("move it: [brain]\ncommand = [...]"),
+                );
+            }
+            if !cmd.get_ref().is_empty() {
+                brain.command = cmd.get_ref().clone();
+                brain.line = l;
+            }
+        }
+        if let Some(t) = &w.brain_timeout {
+            let (l, c) = at(t.span());
+            warnings.push(
+                Diagnostic::warning(
+                    l,
+                    c,
+                    "[walt] brain_timeout is the earlier form of [brain] timeout",
+                )
+                .help("move it: [brain]\ntimeout = \"60s\""),
+            );
+            match duration(t.get_ref()) {
+                Ok(d) => brain.timeout = d,
+                Err(e) => diags.push(Diagnostic::error(
+                    l,
+                    c,
+                    format!("[walt] brain_timeout: {e}"),
+                )),
+            }
+        }
+        if let Some(i) = &w.ignore {
+            walt.ignore = i.clone();
+        }
+        if let Some(commit) = w.commit {
+            walt.commit = commit;
+        }
+    }
+    if let Some(b) = raw.brain {
+        if let Some(cmd) = b.command {
+            let (l, c) = at(cmd.span());
+            if cmd.get_ref().is_empty() {
+                diags.push(Diagnostic::error(l, c, "[brain] command: an empty command")
+                    .help("name the program and its arguments, e.g. command = [\"contrib/agents/claude-brain.sh\"]"));
+            } else {
+                brain.command = cmd.into_inner();
+                brain.line = l;
+            }
+        }
+        if let Some(t) = &b.timeout {
+            match duration(t.get_ref()) {
+                Ok(d) => brain.timeout = d,
+                Err(e) => {
+                    let (l, c) = at(t.span());
+                    diags.push(Diagnostic::error(l, c, format!("[brain] timeout: {e}")));
                 }
             }
         }
+        let raw_profile = profile::RawProfile {
+            read: b.read,
+            write: b.write,
+            env: b.env,
+            network: b.network,
+            log_limit: b.log_limit,
+        };
+        brain.profile = profile::validate(raw_profile, "[brain]", &at, &mut diags);
+    }
+    if walt.brain == Brain::Command && brain.command.is_empty() {
+        let span = brain_span.unwrap_or(0..0);
+        let (l, c) = at(span);
+        diags.push(
+            Diagnostic::error(l, c, "[walt] brain = \"command\" needs a [brain] command")
+                .help("e.g. [brain]\ncommand = [\"contrib/brain.sh\"]"),
+        );
     }
 
     let mut agents: Vec<Agent> = Vec::new();
@@ -398,6 +545,8 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
         };
         let lease = dur(&raw_agent.lease, "lease", Duration::from_secs(30 * 60));
         let timeout = dur(&raw_agent.timeout, "timeout", Duration::from_secs(20 * 60));
+        let quiet = dur(&raw_agent.quiet, "quiet", Duration::from_secs(5 * 60));
+        let mut command_line = 0;
         let command = match raw_agent.command {
             Some(c) if c.get_ref().is_empty() => {
                 let (l, col) = at(c.span());
@@ -407,9 +556,25 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
                 );
                 None
             }
-            Some(c) => Some(c.into_inner()),
+            Some(c) => {
+                command_line = at(c.span()).0;
+                Some(c.into_inner())
+            }
             None => None,
         };
+        let raw_profile = profile::RawProfile {
+            read: raw_agent.read,
+            write: raw_agent.write,
+            env: raw_agent.env,
+            network: raw_agent.network,
+            log_limit: raw_agent.log_limit,
+        };
+        let profile = profile::validate(
+            raw_profile,
+            &format!("[agents.{name_text}]"),
+            &at,
+            &mut diags,
+        );
         pending_fallbacks.push((agents.len(), raw_agent.fallback));
         agents.push(Agent {
             name: agent_name,
@@ -424,8 +589,11 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
             fallback: Vec::new(),
             lease,
             command,
+            command_line,
             timeout,
+            quiet,
             unconfined: raw_agent.unconfined,
+            profile,
         });
     }
     let names: Vec<AgentName> = agents.iter().map(|a| a.name.clone()).collect();
@@ -462,7 +630,12 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
         }
     }
     if diags.is_empty() {
-        Ok(Config { walt, agents })
+        Ok(Config {
+            walt,
+            agents,
+            brain,
+            warnings,
+        })
     } else {
         diags.sort_by_key(|d| (d.line, d.col));
         Err(diags)
@@ -480,45 +653,6 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         )),
     }
 }
-
-/// The commented sample config `walt init` writes; the repository's own `config/walt.toml`
-/// is this text too.
-pub const SAMPLE: &str = r#"# walt.toml: the studio's configuration. `walt lint` and the daemon read it;
-# unknown keys and bad values are errors that name their line.
-#
-# Two inboxes are the studio's own and need no section here:
-#   inbox/walt/   Walt, the coordinator: requests and specialists' reports arrive here.
-#   inbox/human/  a person: escalations land here when nothing automatic is right.
-
-[walt]
-encoding = "o200k_base"    # tokenizer for Walt's hot context: o200k_base or cl100k_base
-rotate_at = 6000           # hot tokens: rotate Walt's working context before passing this
-ceiling = 7000             # hot tokens: never passed (new requests wait instead)
-max_hops = 3               # reroutes of one order before a person decides
-brain = "rules"            # "rules" (built in) or "command" (a model CLI, see brain_command)
-brain_command = []         # with brain = "command": the program and its arguments
-brain_timeout = "60s"
-ignore = [".git", "target", "node_modules"]   # folders under repos/ whose changes are not watched
-
-# A specialist. `owns` globs route an order by its Files (last matching rule wins; `*` does
-# not cross `/`); `keywords` route by the Objective when no file is owned.
-[agents.chip]
-role = "Writes and changes code."
-owns = ["repos/**/*.rs", "repos/**/*.sql"]
-keywords = ["implement", "fix", "migrate", "index"]
-attempts = 2               # tries before reassigning or escalating
-fallback = []              # agents to reassign to when attempts run out
-lease = "30m"              # a claimed order untouched this long is stalled
-# command = ["../contrib/chip-agent.sh"]  # uncomment to let the daemon run chip as a command agent;
-#                                         # it runs in repos/, confined by Landlock
-# timeout = "20m"                         # a command agent is killed after this
-# unconfined = false                      # true only where Landlock is unavailable
-
-[agents.rex]
-role = "Audits changes."
-keywords = ["audit", "review"]
-attempts = 1
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -571,9 +705,40 @@ mod tests {
                 "`bob` is not an agent",
             ),
             ("[walt]\nencoding = \"gpt2\"\n", 2, "encoding"),
-            ("[walt]\nbrain = \"command\"\n", 2, "brain_command"),
+            (
+                "[walt]\nbrain = \"command\"\n",
+                2,
+                "needs a [brain] command",
+            ),
             ("[agents.chip]\ncommand = []\n", 2, "empty command"),
             ("[walt]\nceiling = \"big\"\n", 2, "invalid type"),
+            (
+                "[agents.chip]\nread = [\"state\"]\n",
+                2,
+                "neither absolute nor under ~",
+            ),
+            ("[agents.chip]\nwrite = [\"~/../x\"]\n", 2, "has a `..`"),
+            (
+                "[agents.chip]\nenv = [\"A-B\"]\n",
+                2,
+                "not an environment variable",
+            ),
+            (
+                "[agents.chip]\nenv = [\"WALT_ORDER_ID\"]\n",
+                2,
+                "set by walt",
+            ),
+            ("[agents.chip]\nlog_limit = \"lots\"\n", 2, "not a size"),
+            ("[agents.chip]\nlog_limit = \"10\"\n", 2, "under 1 KiB"),
+            ("[agents.chip]\nquiet = \"0s\"\n", 2, "zero"),
+            ("[brain]\ncommand = []\n", 2, "empty command"),
+            ("[brain]\nread = [\"x\"]\n", 2, "neither absolute"),
+            ("[brain]\nfiles = []\n", 2, "unknown field"),
+            (
+                "[walt]\nbrain_command = [\"a\"]\n[brain]\ncommand = [\"b\"]\n",
+                2,
+                "also set in [brain]",
+            ),
         ];
         for (text, line, needle) in cases {
             let d = err(text);
@@ -583,6 +748,50 @@ mod tests {
                 "{text:?}: {d:?}"
             );
         }
+    }
+
+    #[test]
+    fn profiles_and_the_brain_table_load() {
+        let c = parse(
+            "[walt]\nbrain = \"command\"\ncommit = false\n[brain]\ncommand = [\"b.sh\"]\ntimeout = \"5s\"\nread = [\"~/.claude\"]\nnetwork = false\n[agents.chip]\ncommand = [\"x\"]\nwrite = [\"/opt/x\"]\nenv = [\"API_KEY\"]\nlog_limit = \"1MiB\"\nquiet = \"1m\"\n",
+        )
+        .unwrap();
+        assert!(!c.walt.commit);
+        assert_eq!(c.brain.command, vec!["b.sh"]);
+        assert_eq!(c.brain.line, 5);
+        assert_eq!(c.brain.timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.brain.profile.read[0],
+            Spot {
+                path: "~/.claude".into(),
+                line: 7
+            }
+        );
+        assert!(!c.brain.profile.network);
+        let chip = &c.agents[0];
+        assert_eq!(chip.command_line, 10);
+        assert_eq!(chip.profile.write[0].path, "/opt/x");
+        assert_eq!(chip.profile.env, vec!["API_KEY"]);
+        assert_eq!(chip.profile.log_limit, 1 << 20);
+        assert!(chip.profile.network);
+        assert_eq!(chip.quiet, Duration::from_secs(60));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn the_earlier_brain_keys_load_with_a_warning_naming_the_brain_table() {
+        let c = parse(
+            "[walt]\nbrain = \"command\"\nbrain_command = [\"b.sh\"]\nbrain_timeout = \"9s\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.brain.command, vec!["b.sh"]);
+        assert_eq!(c.brain.timeout, Duration::from_secs(9));
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c
+            .warnings
+            .iter()
+            .all(|w| !w.is_error() && w.message.contains("[brain]")));
+        assert_eq!((c.warnings[0].line, c.warnings[1].line), (3, 4));
     }
 
     #[test]
