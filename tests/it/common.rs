@@ -36,6 +36,7 @@ impl Studio {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("studio");
         std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
         let mount = match tmpfs {
             None => None,
             Some(size) => {
@@ -107,6 +108,12 @@ impl Studio {
         &self.root
     }
 
+    /// The `HOME` every command and daemon of this studio runs with (beside the studio, so a
+    /// profile's `~` is a folder of the test's own).
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
@@ -131,6 +138,7 @@ impl Studio {
         let mut c = Command::new(&*WALT);
         c.arg("--root").arg(self.root()).args(args);
         c.env_remove("WALT_ROOT");
+        c.env("HOME", self.home());
         c.stdin(Stdio::null());
         c
     }

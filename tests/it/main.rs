@@ -18,5 +18,6 @@ mod guide;
 mod hostile;
 mod meter;
 mod parse_rules;
+mod profiles;
 mod purity;
 mod routing;
