@@ -34,9 +34,9 @@ cat "$out"
 awk 'prev == "---" && /^re: / {on = 1; print "---"}
      on && /^(Tokens: |Applied edit to |Cost: )/ {exit}
      on {print}
-     {prev = $0}' "$out" >"$TMPDIR/report.md"
-if [ -s "$TMPDIR/report.md" ]; then
-    cat "$TMPDIR/report.md" >"$WALT_REPORT_FILE"
+     {prev = $0}' "$out" >"$TMPDIR/aider-report.md"
+if [ -s "$TMPDIR/aider-report.md" ]; then
+    cat "$TMPDIR/aider-report.md" >"$WALT_REPORT_FILE"
 fi
 walt_spent "$(walt_tokens aider "$out")"
 exit "$status"

@@ -95,6 +95,7 @@ pub fn skeleton(id: OrderId, agent: &AgentName, status: Status, order_text: &str
             status: Some(status),
             route_to: None,
             blocker: None,
+            spent: None,
         },
         outcome: order.objective.clone(),
         acceptance: order

@@ -30,6 +30,8 @@ pub struct Flight {
     pub history: Vec<String>,
     /// What a parked order waits for.
     pub blocker: Option<String>,
+    /// The tokens its reports said the work used so far, all attempts together.
+    pub spent: u64,
 }
 
 impl Flight {

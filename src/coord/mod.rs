@@ -175,6 +175,7 @@ impl Walt {
                     .filter(|_| r.entry.request == Some(Folder::Active)),
                 history: Vec::new(),
                 blocker: r.entry.blocker,
+                spent: r.entry.spent,
             };
             lines.push((
                 id,

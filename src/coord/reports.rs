@@ -74,6 +74,13 @@ impl Walt {
             );
         }
         let status = report.header.status.unwrap_or(Status::Failed);
+        // What the work cost, as its CLI said: added to the order's, journaled with the report.
+        let mut f = f;
+        let spent = report.header.spent;
+        f.spent += spent.unwrap_or(0);
+        if let Some(fl) = self.flights.get_mut(&re) {
+            fl.spent = f.spent;
+        }
         // Received and (below) accepted are decisions: journaled before anything moves.
         let mut effects = vec![Effect::Decide(
             self.stamp(
@@ -89,7 +96,8 @@ impl Walt {
                         report.outcome
                     ))
                     .with("report", rid.to_string())
-                    .with("status", status.as_str()),
+                    .with("status", status.as_str())
+                    .with_opt("spent", spent),
             ),
         )];
         // What this attempt changed within its Files: Touched and observed, each once.
@@ -261,6 +269,9 @@ impl Walt {
             .attempt(f.attempt)
             .path(f.name.clone())
             .reason(format!("{} finished it on attempt {}", f.agent, f.attempt));
+        if f.spent > 0 {
+            done = done.with("spent", f.spent);
+        }
         if let Some(req) = &f.request_name {
             done = done.request(Folder::Done, req.clone());
         }

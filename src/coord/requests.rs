@@ -192,6 +192,7 @@ impl Walt {
                 request_name: Some(name.clone()),
                 history: Vec::new(),
                 blocker: None,
+                spent: 0,
             },
         );
         let escalated = decision.agent.is_reserved();

@@ -49,6 +49,9 @@ pub struct Entry {
     /// leave it looking like a report for a finished order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filed_as: Option<(String, String)>,
+    /// The tokens its reports said the work used, all attempts together (`spent:`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spent: u64,
     /// When it was first taken, and when it entered its current state (RFC 3339).
     pub created: String,
     pub since: String,
@@ -100,6 +103,12 @@ impl Ledger {
             if let (Some(e), Some(o)) = (self.entries.get_mut(&id), r.get_str("objective")) {
                 e.objective = Some(o.to_string());
             }
+            if r.event == "report.received" {
+                let spent = r.extra.get("spent").and_then(|v| v.as_u64()).unwrap_or(0);
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.spent += spent;
+                }
+            }
             if r.event == "review.accepted" {
                 let report = r.get_str("report").and_then(OrderId::parse);
                 let filed = r.agent.clone().zip(r.get_str("filed_as"));
@@ -125,6 +134,7 @@ impl Ledger {
             agent_attempt: 0,
             blocker: None,
             filed_as: None,
+            spent: 0,
             created: r.ts.clone(),
             since: r.ts.clone(),
         });
@@ -254,4 +264,8 @@ mod tests {
         assert_eq!(l.next_id(), OrderId(10));
         assert_eq!(l.open().count(), 1);
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -306,6 +306,8 @@ pub struct ReportHeader {
     pub status: Option<Status>,
     pub route_to: Option<AgentName>,
     pub blocker: Option<String>,
+    /// The tokens the work used, as the agent's model CLI reports them.
+    pub spent: Option<u64>,
 }
 
 /// A specialist's answer to one order.

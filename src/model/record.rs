@@ -192,6 +192,14 @@ impl Record {
         self
     }
 
+    /// `with`, when there is a value.
+    pub fn with_opt(self, key: &str, value: Option<impl Into<serde_json::Value>>) -> Self {
+        match value {
+            Some(v) => self.with(key, v),
+            None => self,
+        }
+    }
+
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.extra.get(key).and_then(|v| v.as_str())
     }

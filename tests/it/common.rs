@@ -191,6 +191,30 @@ impl Daemon {
         d
     }
 
+    /// Starts with more environment than a test's commands get (the PATH a CLI is on, an API
+    /// key a profile passes through).
+    pub fn start_with(s: &Studio, env: &[(&str, &str)]) -> Daemon {
+        let started = s.log_count("daemon.started");
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(s.err_path())
+            .unwrap();
+        let mut cmd = s.cmd(&["daemon"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(err).spawn().unwrap();
+        let mut d = Daemon { child };
+        wait_for("the daemon to start", || {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("daemon exited with {status}: {}", s.daemon_err());
+            }
+            s.log_count("daemon.started") > started
+        });
+        d
+    }
+
     /// Starts without waiting.
     pub fn spawn(s: &Studio) -> Daemon {
         let err = std::fs::OpenOptions::new()

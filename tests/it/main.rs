@@ -20,4 +20,5 @@ mod meter;
 mod parse_rules;
 mod profiles;
 mod purity;
+mod real_agents;
 mod routing;

@@ -3,7 +3,6 @@
 //! the studio refused with their line; a brain that cannot run said in status.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use crate::common::*;
 
@@ -14,36 +13,13 @@ fn order_for(marker: &str, files: &[&str]) -> String {
     )
 }
 
-/// Starts the daemon with more environment than a test's commands get.
-fn start_with(s: &Studio, env: &[(&str, &str)]) -> Daemon {
-    let started = s.log_count("daemon.started");
-    let err = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(s.err_path())
-        .unwrap();
-    let mut cmd = s.cmd(&["daemon"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.stdout(Stdio::null()).stderr(err).spawn().unwrap();
-    let mut d = Daemon { child };
-    wait_for("the daemon to start", || {
-        if let Ok(Some(status)) = d.child.try_wait() {
-            panic!("daemon exited with {status}: {}", s.daemon_err());
-        }
-        s.log_count("daemon.started") > started
-    });
-    d
-}
-
 /// Runs one order whose run is `script` (its output lands in `repos/app/out.txt`, its File),
 /// for chip with the profile keys in `profile`; returns what it wrote.
 fn probe(s: &Studio, script: &str, profile: &str, env: &[(&str, &str)]) -> String {
     s.write("repos/app/out.txt", "");
     let path = s.script("probe.sh", &format!("cd app\n{script}"));
     s.chip_command(&path, profile);
-    let d = start_with(s, env);
+    let d = Daemon::start_with(s, env);
     s.deliver(
         "walt",
         "a.md",

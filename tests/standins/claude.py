@@ -97,7 +97,7 @@ def main():
         if opts["output"] == "text":
             print(text)
         else:
-            print(json.dumps(obj, separators=(",", ":")))
+            print(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
         sys.exit(1 if is_error else 0)
 
     # Credentials: the environment, else the file the CLI's login wrote.

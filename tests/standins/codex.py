@@ -110,7 +110,7 @@ def main():
         fail(f"Error: failed to initialize rollout recorder: {e}")
     rollout.write(json.dumps({"timestamp": now.isoformat(), "type": "session_meta", "payload": {
         "id": thread, "cwd": os.getcwd(), "originator": "codex_exec", "cli_version": VERSION,
-        "git": meta_git}}) + "\n")
+        "git": meta_git}}, separators=(",", ":")) + "\n")
 
     can_edit = opts["sandbox"] in ("workspace-write", "danger-full-access") or opts["bypass"]
     reply, edited = work(prompt, can_edit=can_edit)
@@ -125,7 +125,7 @@ def main():
     events.append({"type": "item.completed", "item": {"id": "item_2", "type": "agent_message", "text": reply}})
     events.append({"type": "turn.completed", "usage": usage})
     for ev in events:
-        rollout.write(json.dumps({"timestamp": now.isoformat(), "type": "event_msg", "payload": ev}) + "\n")
+        rollout.write(json.dumps({"timestamp": now.isoformat(), "type": "event_msg", "payload": ev}, separators=(",", ":")) + "\n")
     rollout.close()
     if opts["last"]:
         with open(opts["last"], "w") as f:

@@ -68,6 +68,9 @@ pub fn render_report(report: &Report) -> String {
     if let Some(b) = &h.blocker {
         out.push_str(&format!("blocker: {}\n", one_line(b)));
     }
+    if let Some(n) = h.spent {
+        out.push_str(&format!("spent: {n}\n"));
+    }
     out.push_str("---\n");
     out.push_str(&format!(
         "**Outcome:** {}\n\n**Acceptance:**\n",

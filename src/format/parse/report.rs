@@ -7,7 +7,7 @@ use crate::model::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick
 
 pub(super) const REPORT_SECTIONS: [&str; 4] = ["Outcome", "Acceptance", "Touched", "Note"];
 
-pub(super) const REPORT_KEYS: [&str; 5] = ["re", "from", "status", "route-to", "blocker"];
+pub(super) const REPORT_KEYS: [&str; 6] = ["re", "from", "status", "route-to", "blocker", "spent"];
 
 /// Parses a report. Every rule of the format is checked here; checks against the order it answers
 /// are the reviewer's (`coord::review`).
@@ -224,6 +224,17 @@ pub(super) fn report_header(
                 }
                 h.blocker = Some(value.clone());
             }
+            "spent" => match value.parse::<u64>() {
+                Ok(n) => h.spent = Some(n),
+                Err(_) => diags.push(
+                    Diagnostic::error(
+                        line,
+                        col,
+                        format!("`spent` is `{}`, not a whole number of tokens", value.escape_debug()),
+                    )
+                    .help("the tokens the work used, as the model CLI reports them, e.g. `spent: 12345`"),
+                ),
+            },
             _ => diags.push(unknown_key(line, key, &REPORT_KEYS)),
         }
     }
