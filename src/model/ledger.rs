@@ -214,6 +214,10 @@ impl Ledger {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,8 +268,4 @@ mod tests {
         assert_eq!(l.next_id(), OrderId(10));
         assert_eq!(l.open().count(), 1);
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
