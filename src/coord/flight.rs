@@ -42,15 +42,18 @@ impl Flight {
             .to_string()
     }
 
-    /// Moving the current attempt's file to its agent's `done/` as `to_name`; none for a
-    /// parked order, whose last attempt is archived already.
+    /// Moving the current attempt's file to its agent's `done/` as `to_name`, with its run's
+    /// log (`<id>.log`) beside it as `<to_name's stem>.log`; none for a parked order, whose
+    /// last attempt is archived already.
     pub(crate) fn archive(&self, id: OrderId, to_name: String) -> Option<Effect> {
+        let log = format!("{}.log", to_name.strip_suffix(".md").unwrap_or(&to_name));
         (self.state != State::Parked).then(|| Effect::Archive {
             id,
             agent: self.agent.clone(),
             from: self.state.folder().unwrap_or(Folder::New),
             name: self.name.clone(),
             to_name,
+            log: (format!("{id}.log"), log),
         })
     }
 

@@ -95,13 +95,15 @@ impl PersonDecision {
 pub enum Effect {
     /// Journal this before anything after it is done.
     Decide(Record),
-    /// Move an attempt's file to `inbox/<agent>/done/<to_name>` (it is finished with).
+    /// Move an attempt's file to `inbox/<agent>/done/<to_name>` (it is finished with), and
+    /// its run's log (`log.0`, in `active/`, if there is one) beside it as `log.1`.
     Archive {
         id: OrderId,
         agent: AgentName,
         from: Folder,
         name: String,
         to_name: String,
+        log: (String, String),
     },
     /// Commit `paths` (studio-relative, the accepted attempt's changes within its Files) in
     /// the git repositories under `repos/` that hold them, one commit per repository, as

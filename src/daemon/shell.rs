@@ -286,8 +286,12 @@ impl Shell {
                         from,
                         name,
                         to_name,
+                        log,
                         ..
-                    } => self.desk.archive(agent, *from, name, to_name),
+                    } => self
+                        .desk
+                        .archive(agent, *from, name, to_name)
+                        .and_then(|()| self.desk.archive_log(agent, &log.0, &log.1)),
                     Effect::Write {
                         agent, name, body, ..
                     } => self.desk.write_order(agent, name, body),

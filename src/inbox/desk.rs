@@ -81,6 +81,26 @@ impl Desk {
         Ok(())
     }
 
+    /// Moves a run's log from the agent's `active/` to `done/<to_name>`, beside the attempt it
+    /// is the output of; a log that is not there (a manual agent's order) is no error.
+    pub fn archive_log(&mut self, agent: &AgentName, name: &str, to_name: &str) -> io::Result<()> {
+        match self.mailbox.rename(
+            agent,
+            Folder::Active,
+            OsStr::new(name),
+            Folder::Done,
+            OsStr::new(to_name),
+        ) {
+            Ok(()) => {
+                self.dirty.insert((agent.clone(), Folder::Active));
+                self.dirty.insert((agent.clone(), Folder::Done));
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Moves a report from `inbox/walt/new/` to `inbox/<agent>/done/<to_name>`.
     pub fn file_report(&mut self, name: &str, agent: &AgentName, to_name: &str) -> io::Result<()> {
         let walt = self.walt.clone();

@@ -25,10 +25,16 @@ fn the_example_agent_does_its_order_confined_and_its_report_is_accepted() {
     assert!(s
         .read("repos/app/src/widget.rs")
         .contains("-- order 0001: The widget m-ex is polished."));
+    // Its output is kept beside the order, and moved with it to done/.
+    let done = s.ls("inbox/chip/done");
     assert!(
-        s.path("inbox/chip/active/0001.log").exists(),
-        "its output is kept beside the order"
+        done.contains(&"0001-the-widget-m-ex-is-polished.log".to_string()),
+        "{done:?}"
     );
+    assert!(!s.path("inbox/chip/active/0001.log").exists());
+    assert!(s
+        .run_log("chip", "0001")
+        .starts_with("==> walt: order 0001, attempt 1, chip"));
     assert!(s
         .ls("inbox/chip/done")
         .iter()
@@ -69,7 +75,7 @@ try write-report 'echo hello > "$WALT_REPORT_FILE.scratch"'
     wait_for("the run", || s.log_count("order.ran") == 1);
     d.stop();
     // The planted file in rex/new took id 0099 (folders win), so this order is 0100.
-    let log = s.read("inbox/chip/active/0100.log");
+    let log = s.run_log("chip", "0100");
     for denied in [
         "read-state",
         "read-journal",
@@ -121,7 +127,7 @@ fn a_run_past_its_timeout_is_killed_with_its_process_group_and_fails() {
         ran["reason"].as_str().unwrap().contains("timed out"),
         "{ran}"
     );
-    let log = s.read("inbox/chip/active/0001.log");
+    let log = s.run_log("chip", "0001");
     assert!(log.contains("child "));
     assert!(
         log.starts_with("==> walt: order 0001, attempt 1, chip, "),
@@ -289,7 +295,7 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     s.write("repos/app/src/widget.rs", "fn widget() {}\n");
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-restart", ""));
-    let log = || std::fs::read_to_string(s.path("inbox/chip/active/0001.log")).unwrap_or_default();
+    let log = || s.run_log("chip", "0001");
     wait_for("the run to start", || log().contains("start"));
     d.kill9();
     let sleep = format!("sleep {}", slow_sleep("m-restart", 2));
@@ -302,10 +308,7 @@ fn an_interrupted_run_is_run_again_after_a_restart_and_never_twice_at_once() {
     });
     d.stop();
     assert!(s.events("0001").contains(&"order.reconciled".to_string()));
-    let runs = s
-        .read("inbox/chip/active/0001.log")
-        .matches("start ")
-        .count();
+    let runs = s.run_log("chip", "0001").matches("start ").count();
     assert_eq!(runs, 2, "run once before the crash and once after");
     assert_eq!(
         s.read("repos/app/src/widget.rs").matches("// run ").count(),

@@ -224,6 +224,22 @@ fn a_rejected_attempts_changes_stay_in_the_tree_uncommitted_and_the_retry_lists_
     // Until the second attempt is accepted, nothing of the first is committed.
     wait_for("the order done", || s.log_count("order.done") == 1);
     d.stop();
+    // Each attempt's run log went with it to done/; a restart takes them as they are.
+    let done = s.ls("inbox/chip/done");
+    for name in [
+        "0001-the-widget-m-reject-is-polished.a1.log",
+        "0001-the-widget-m-reject-is-polished.log",
+    ] {
+        assert!(done.contains(&name.to_string()), "{done:?}");
+    }
+    assert!(s.run_log("chip", "0001").contains("attempt 2, chip"));
+    let d = Daemon::start(&s);
+    d.stop();
+    assert!(
+        s.ls("inbox/chip/held").is_empty(),
+        "{:?}",
+        s.ls("inbox/chip/held")
+    );
     let log = git(&app, &["log", "--format=%an|%b"]);
     assert_eq!(log.matches("chip|").count(), 1, "{log}");
     assert!(log.contains("Walt-Attempt: 2"), "{log}");

@@ -143,6 +143,30 @@ impl Studio {
         c
     }
 
+    /// Everything the runs of order `id` wrote, attempt by attempt: each archived attempt's
+    /// log in `done/` (`<stem>.aN.log`, then the accepted one's `<stem>.log`), then a run's in
+    /// `active/` (`<id>.log`).
+    pub fn run_log(&self, agent: &str, id: &str) -> String {
+        let mut logs: Vec<(u32, String)> = self
+            .ls(&format!("inbox/{agent}/done"))
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{id}-")) && n.ends_with(".log"))
+            .map(|n| {
+                let attempt = n
+                    .trim_end_matches(".log")
+                    .rsplit_once(".a")
+                    .and_then(|(_, a)| a.parse().ok())
+                    .unwrap_or(u32::MAX - 1);
+                (attempt, format!("inbox/{agent}/done/{n}"))
+            })
+            .collect();
+        logs.push((u32::MAX, format!("inbox/{agent}/active/{id}.log")));
+        logs.sort();
+        logs.iter()
+            .filter_map(|(_, p)| std::fs::read_to_string(self.path(p)).ok())
+            .collect()
+    }
+
     /// File names in a studio folder, sorted.
     pub fn ls(&self, rel: &str) -> Vec<String> {
         let mut v: Vec<String> = match std::fs::read_dir(self.path(rel)) {

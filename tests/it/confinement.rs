@@ -333,8 +333,8 @@ fn a_link_fifo_or_hard_link_planted_at_a_runs_log_is_held_never_written_through(
         3,
         "each planted file is held as it is: {held:?}"
     );
-    for n in ["0001.log", "0002.log", "0003.log"] {
-        let log = s.read(&format!("inbox/chip/active/{n}"));
+    for n in ["0001", "0002", "0003"] {
+        let log = s.run_log("chip", n);
         assert!(
             log.contains("output of the run"),
             "{n}: a fresh log was used: {log:?}"
@@ -401,9 +401,7 @@ fn a_run_whose_last_line_is_huge_still_ends_in_a_decision() {
         "a report was held: {:?}",
         s.ls("inbox/walt/held")
     );
-    let log = std::fs::metadata(s.path("inbox/chip/active/0001.log"))
-        .unwrap()
-        .len();
+    let log = s.run_log("chip", "0001").len();
     assert!(
         log < 2 * (200_000 + 3_000_000) + 4096,
         "the log is bounded: {log}"
@@ -450,7 +448,7 @@ fn a_run_that_floods_its_output_keeps_sixteen_mebibytes_of_it() {
         s.events("0001").contains(&"order.done".to_string())
     });
     d.stop();
-    let log = std::fs::read(s.path("inbox/chip/active/0001.log")).unwrap();
+    let log = s.run_log("chip", "0001").into_bytes();
     let kept = log.iter().filter(|b| **b == 1 || **b == 2).count();
     assert_eq!(kept, 16 << 20, "exactly the budget of the attempt is kept");
     assert!(

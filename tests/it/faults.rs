@@ -236,8 +236,7 @@ fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back(
     let d = Daemon::start(&s);
     s.deliver("walt", "a.md", &order("m-full", ""));
     let starts = || {
-        std::fs::read_to_string(s.path("inbox/chip/active/0001.log"))
-            .unwrap_or_default()
+        s.run_log("chip", "0001")
             .lines()
             .filter_map(|l| l.strip_prefix("start "))
             .map(|p| p.trim().parse::<u32>().unwrap())
@@ -326,5 +325,9 @@ fn a_run_that_ends_on_a_full_disk_pauses_the_daemon_instead_of_stopping_it() {
         s.events("0001").contains(&"order.done".to_string())
     });
     assert_eq!(d.stop(), Some(0));
-    assert_eq!(s.ls("inbox/chip/done").len(), 2, "the order and its report");
+    assert_eq!(
+        s.ls("inbox/chip/done").len(),
+        3,
+        "the order, its report and its run's log"
+    );
 }
