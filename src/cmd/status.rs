@@ -88,9 +88,85 @@ fn paused(state: &Dir) -> Option<String> {
 pub struct Status {
     pub daemon: super::alive::DaemonStatus,
     pub walt: WaltStatus,
+    /// The command agents' runs in progress (while the daemon runs).
+    pub runs: Vec<RunStatus>,
+    /// Agents waiting after failed runs before their next: agent → the wait.
+    pub backoff: BTreeMap<String, Backoff>,
     pub orders: Vec<OrderStatus>,
     pub inboxes: BTreeMap<String, Depth>,
     pub attention: Attention,
+}
+
+/// An agent's wait after failed runs (SPEC §10: 10 s doubling, at most 10 minutes).
+#[derive(Debug, Serialize)]
+pub struct Backoff {
+    pub failed_runs: u64,
+    pub until: String,
+    pub wait_s: u64,
+}
+
+fn backoff(
+    snapshot: Option<&serde_json::Value>,
+    now: jiff::Timestamp,
+) -> BTreeMap<String, Backoff> {
+    let Some(map) = snapshot.and_then(|v| v["walt"]["backoff"].as_object()) else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(agent, b)| {
+            let until = b["until"].as_str()?.parse::<jiff::Timestamp>().ok()?;
+            let wait = until.duration_since(now).as_secs();
+            (wait > 0).then(|| {
+                (
+                    agent.clone(),
+                    Backoff {
+                        failed_runs: b["failed_runs"].as_u64().unwrap_or(0),
+                        until: until.to_string(),
+                        wait_s: wait as u64,
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// A command agent's run in progress, from the daemon's last snapshot.
+#[derive(Debug, Serialize)]
+pub struct RunStatus {
+    pub order: String,
+    pub agent: String,
+    /// The run's process (its sandbox's outer process, the leader of its process group).
+    pub pid: Option<i64>,
+    pub elapsed_s: u64,
+    /// Since it last wrote output (since it started, if it has not).
+    pub quiet_s: u64,
+    /// Quiet for longer than its agent's `quiet`.
+    pub quiet: bool,
+}
+
+fn runs(snapshot: Option<&serde_json::Value>, now: jiff::Timestamp) -> Vec<RunStatus> {
+    let since = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| now.duration_since(t).as_secs().max(0) as u64)
+    };
+    let Some(list) = snapshot.and_then(|v| v["walt"]["runs"].as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|r| {
+            let elapsed_s = since(&r["started"]).unwrap_or(0);
+            let quiet_s = since(&r["last_output"]).unwrap_or(elapsed_s);
+            RunStatus {
+                order: r["order"].as_str().unwrap_or("?").to_string(),
+                agent: r["agent"].as_str().unwrap_or("?").to_string(),
+                pid: r["pid"].as_i64(),
+                elapsed_s,
+                quiet_s,
+                quiet: quiet_s >= r["quiet_after_s"].as_u64().unwrap_or(300),
+            }
+        })
+        .collect()
 }
 
 /// Builds the status from `state/` (journal, ledger snapshot) and `inbox/` (the folders).
@@ -242,9 +318,20 @@ pub fn gather(
             attention.held.insert(a.clone(), d.held);
         }
     }
+    let daemon = super::alive::daemon(state);
+    let (runs, backoff) = if daemon.running {
+        (
+            runs(snapshot.as_ref(), now),
+            backoff(snapshot.as_ref(), now),
+        )
+    } else {
+        (Vec::new(), BTreeMap::new())
+    };
     Ok(Status {
-        daemon: super::alive::daemon(state),
+        daemon,
         walt,
+        runs,
+        backoff,
         orders,
         inboxes,
         attention,
@@ -279,6 +366,36 @@ pub fn render(s: &Status) -> String {
         ));
     }
     out.push('\n');
+    if !s.runs.is_empty() {
+        out.push_str(&format!(
+            "{:<6} {:<12} {:>8} {:>8} {:>8}\n",
+            "RUN", "AGENT", "PID", "ELAPSED", "QUIET"
+        ));
+        for r in &s.runs {
+            out.push_str(&format!(
+                "{:<6} {:<12} {:>8} {:>8} {:>8}{}\n",
+                r.order,
+                r.agent,
+                r.pid.map_or("-".to_string(), |p| p.to_string()),
+                age(r.elapsed_s),
+                age(r.quiet_s),
+                if r.quiet {
+                    "  quiet: no output for longer than its `quiet`"
+                } else {
+                    ""
+                }
+            ));
+        }
+        out.push('\n');
+    }
+    for (agent, b) in &s.backoff {
+        out.push_str(&format!(
+            "waiting: {agent}'s next run in {}, after {} failed run{} in a row\n\n",
+            age(b.wait_s),
+            b.failed_runs,
+            if b.failed_runs == 1 { "" } else { "s" }
+        ));
+    }
     let a = &s.attention;
     if !a.escalations.is_empty()
         || !a.held.is_empty()

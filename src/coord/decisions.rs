@@ -132,13 +132,20 @@ impl Walt {
             }
             PersonDecision::Cancel => {
                 let mut effects = Vec::new();
-                effects.extend(f.archive(id, format!("{}.a{}.cancelled.md", f.stem(), f.attempt)));
+                // A parked order's last attempt is archived already, under its own name.
+                let cancelled = if f.state == State::Parked {
+                    f.name.clone()
+                } else {
+                    format!("{}.a{}.cancelled.md", f.stem(), f.attempt)
+                };
+                effects.extend(f.archive(id, cancelled.clone()));
                 effects.extend(f.request_done(id));
                 let mut r = Record::new("order.cancelled")
                     .order(id)
                     .agent(&f.agent)
                     .state(State::Cancelled)
                     .attempt(f.attempt)
+                    .path(cancelled)
                     .rule("person")
                     .reason(format!("{by} cancelled it"));
                 if let Some(req) = &f.request_name {

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod attempts;
+pub mod backoff;
 pub mod brain;
 pub mod decisions;
 pub mod flight;
@@ -129,7 +130,8 @@ impl Walt {
                 text,
                 changed,
                 accepted,
-            } => self.report(id, name, text, changed, accepted),
+                closed,
+            } => self.report(id, name, text, changed, accepted, closed),
             Event::Resume(orders) => {
                 self.resume(orders);
                 Vec::new()

@@ -17,6 +17,7 @@ impl Walt {
         text: String,
         changed: Vec<String>,
         accepted: Option<(AgentName, String)>,
+        closed: Option<(AgentName, State, String)>,
     ) -> Vec<Effect> {
         let ctx = Context {
             agents: Some(&self.agents),
@@ -25,22 +26,26 @@ impl Walt {
         let parsed = parse::parse_report(text.as_bytes(), ctx);
         let report = parsed.value;
         let Some(re) = report.header.re else {
-            return self.hold(
+            return self.hold_as(
                 rid,
                 name,
                 "delivery.held",
                 "the report names no order (`re:`)".into(),
                 false,
+                "report",
+                "add `re: <the order's id>` to a copy's front matter and deliver it again (`walt report ID --status S FILE` checks it first)".into(),
             );
         };
         if !parsed.diagnostics.iter().all(|d| !d.is_error()) {
             let first = crate::format::diagnostic::first_error(&parsed.diagnostics);
-            return self.hold(
+            return self.hold_as(
                 rid,
                 name,
                 "delivery.held",
                 format!("the report does not lint: {first}"),
                 false,
+                "report",
+                format!("fix a copy (`walt lint` shows every problem with its line) and deliver it again: `walt report {re} --status <status> FILE`"),
             );
         }
         let Some(f) = self.flights.get(&re).cloned() else {
@@ -51,18 +56,46 @@ impl Walt {
                 self.file_report(re, rid, &name, &agent, to_name, &mut effects);
                 return effects;
             }
-            return self.hold(
-                rid,
-                name,
-                "delivery.held",
-                format!(
-                    "a report for order {re}, which is unknown or finished; nothing was changed"
+            return match closed {
+                Some((agent, State::Cancelled, cancelled)) => {
+                    // Late: the order was cancelled while its work went on. Kept beside it,
+                    // for the record; nothing changes.
+                    let stem = cancelled.strip_suffix(".md").unwrap_or(&cancelled);
+                    let mut effects = Vec::new();
+                    self.file_report(re, rid, &name, &agent, format!("{stem}.late.report.md"), &mut effects);
+                    effects.push(Effect::Record(self.stamp(
+                        Record::new("report.late")
+                            .order(re)
+                            .agent(&agent)
+                            .reason(format!(
+                                "report {rid} arrived after a person cancelled order {re}: filed beside it in inbox/{agent}/done/ as late; nothing changes and nothing is committed"
+                            ))
+                            .with("report", rid.to_string()),
+                    )));
+                    effects
+                }
+                Some((_, state, _)) => self.hold_as(
+                    rid,
+                    name,
+                    "delivery.held",
+                    format!("a report for order {re}, which is {} already; nothing was changed", state.as_str()),
+                    false,
+                    "report",
+                    format!("nothing, if it is a copy of one already given (`walt trace {re}` tells the order's story); if it answers another order, fix the `re:` of a copy and deliver that"),
                 ),
-                false,
-            );
+                None => self.hold_as(
+                    rid,
+                    name,
+                    "delivery.held",
+                    format!("a report for order {re}, which this studio has no record of; nothing was changed"),
+                    false,
+                    "report",
+                    "check the order id (`walt status` lists the open orders); fix the `re:` of a copy and deliver that".into(),
+                ),
+            };
         };
         if f.state == State::Parked {
-            return self.hold(
+            return self.hold_as(
                 rid,
                 name,
                 "delivery.held",
@@ -71,6 +104,8 @@ impl Walt {
                     f.blocker.as_deref().unwrap_or("a person unblocks it")
                 ),
                 false,
+                "report",
+                format!("`walt unblock {re}` if its blocker is cleared, then deliver a copy of the report again"),
             );
         }
         let status = report.header.status.unwrap_or(Status::Failed);

@@ -12,6 +12,7 @@ use super::route::{self, Decision, Refusal};
 use super::{Effect, Flight, Walt};
 
 impl Walt {
+    /// Holds a request Walt will not route (what to do next: fix a copy and drop it again).
     pub(super) fn hold(
         &self,
         id: OrderId,
@@ -20,12 +21,30 @@ impl Walt {
         why: String,
         signal: bool,
     ) -> Vec<Effect> {
+        let next = "fix a copy of it (`walt lint` shows every problem with its line) and drop that into `inbox/walt/` again".to_string();
+        self.hold_as(id, name, event, why, signal, "request", next)
+    }
+
+    /// Holds a file taken as `taken_as`, saying why and the `next` step that fits.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hold_as(
+        &self,
+        id: OrderId,
+        name: String,
+        event: &str,
+        why: String,
+        signal: bool,
+        taken_as: &'static str,
+        next: String,
+    ) -> Vec<Effect> {
         let level = if signal { Level::Warn } else { Level::Info };
         vec![
             Effect::HoldRequest {
                 id,
                 name: name.clone(),
+                taken_as,
                 why: why.clone(),
+                next,
             },
             Effect::Record(
                 Record::new(event)

@@ -26,6 +26,9 @@ pub enum Event {
         text: String,
         /// Where an earlier review (before a restart) decided to file it, if one did.
         accepted: Option<(AgentName, String)>,
+        /// The order it answers, when that is no longer in flight: its agent, where it ended
+        /// (done, cancelled) and its file's name there.
+        closed: Option<(AgentName, State, String)>,
     },
     /// At start: the orders already in flight (from the ledger, corrected by the folders),
     /// each with its current attempt's file as parsed.
@@ -136,11 +139,14 @@ pub enum Effect {
         from: Folder,
         to: Folder,
     },
-    /// Move a file from `inbox/walt/new/` to `inbox/walt/held/` with a `.why.md` saying `why`.
+    /// Move a file from `inbox/walt/new/` to `inbox/walt/held/` with a `.why.md` saying what
+    /// it was taken as (`request` or `report`), `why` it is held, and the `next` step.
     HoldRequest {
         id: OrderId,
         name: String,
+        taken_as: &'static str,
         why: String,
+        next: String,
     },
     /// Move a report from `inbox/walt/new/<name>` to `inbox/<agent>/done/<to_name>`, beside
     /// the order it answers.

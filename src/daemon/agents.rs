@@ -26,8 +26,8 @@ use super::{text, DaemonError};
 
 /// The runs in progress and the ones that ended (filled by the runner's threads).
 pub struct Agents {
-    /// Each run in progress: its agent, and its process group (none if it never started).
-    running: BTreeMap<OrderId, (AgentName, Option<i32>)>,
+    /// Each run in progress.
+    running: BTreeMap<OrderId, Running>,
     /// A std Mutex: it is held for a push or a drain, never across I/O.
     finished: Arc<Mutex<Vec<Finished>>>,
     /// Why each command agent that cannot run is refused (it cannot be confined here, or its
@@ -36,7 +36,24 @@ pub struct Agents {
     /// The refused agents whose program could not be run: looked for again each turn, and
     /// run again once it is there.
     missing_program: std::collections::BTreeSet<String>,
+    /// The refused agents whose run was a setup failure: run again after a restart, or once a
+    /// person retries one of their orders.
+    setup_failed: std::collections::BTreeSet<String>,
+    /// Per agent: failed runs in a row, and when its next run may start.
+    failures: BTreeMap<String, (u32, std::time::Instant, jiff::Timestamp)>,
     wake: SyncSender<Wake>,
+}
+
+/// A run in progress.
+struct Running {
+    agent: AgentName,
+    /// Its process group (the sandbox's outer process), none if it never started.
+    pgid: Option<i32>,
+    started: jiff::Timestamp,
+    /// When it last wrote output, in Unix milliseconds (0: not yet), set by the runner.
+    last_output: Arc<std::sync::atomic::AtomicU64>,
+    /// A silence this long is shown as quiet.
+    quiet: Duration,
 }
 
 impl Agents {
@@ -53,6 +70,8 @@ impl Agents {
             finished: Arc::default(),
             refused: BTreeMap::new(),
             missing_program: Default::default(),
+            setup_failed: Default::default(),
+            failures: BTreeMap::new(),
             wake,
         };
         let mut said = Vec::new();
@@ -97,22 +116,90 @@ impl Agents {
         self.running.keys().map(|id| id.to_string()).collect()
     }
 
+    /// The runs in progress as `walt status` shows them: order, agent, pid, when it started,
+    /// when it last wrote output, and how long a silence counts as quiet.
+    pub fn runs(&self) -> serde_json::Value {
+        let runs: Vec<serde_json::Value> = self
+            .running
+            .iter()
+            .map(|(id, r)| {
+                let last = r.last_output.load(std::sync::atomic::Ordering::Relaxed);
+                serde_json::json!({
+                    "order": id.to_string(),
+                    "agent": r.agent.as_str(),
+                    "pid": r.pgid,
+                    "started": r.started.to_string(),
+                    "last_output": (last > 0).then(|| jiff::Timestamp::from_millisecond(last as i64).map(|t| t.to_string()).unwrap_or_default()),
+                    "quiet_after_s": r.quiet.as_secs(),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(runs)
+    }
+
     fn busy(&self, id: OrderId, agent: &AgentName) -> bool {
         self.running.contains_key(&id)
-            || self.running.values().any(|(a, _)| a == agent)
+            || self.running.values().any(|r| r.agent == *agent)
             || self.refused.contains_key(agent.as_str())
+            || self
+                .failures
+                .get(agent.as_str())
+                .is_some_and(|(_, until, _)| std::time::Instant::now() < *until)
     }
 
     /// Ends the run of `id`, if one is in progress (a person cancelled its order): it and
     /// everything it started are gone at once; its end is collected as any run's.
     pub fn stop(&self, id: OrderId) -> bool {
-        match self.running.get(&id) {
-            Some((_, Some(pgid))) => {
-                runner::kill(*pgid);
+        match self.running.get(&id).and_then(|r| r.pgid) {
+            Some(pgid) => {
+                runner::kill(pgid);
                 true
             }
-            _ => false,
+            None => false,
         }
+    }
+
+    /// The waits after failed runs, for `walt status`: agent → (failed runs in a row, until).
+    pub fn backoff(&self) -> serde_json::Value {
+        let now = std::time::Instant::now();
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .failures
+            .iter()
+            .filter(|(_, (_, until, _))| now < *until)
+            .map(|(a, (n, _, at))| {
+                (
+                    a.clone(),
+                    serde_json::json!({"failed_runs": n, "until": at.to_string()}),
+                )
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
+    /// A run of `agent` was accepted: its backoff starts over.
+    pub fn accepted(&mut self, agent: &str) {
+        self.failures.remove(agent);
+    }
+
+    /// A person retries an order of `agent`: a setup failure's refusal is lifted.
+    pub fn retried(&mut self, agent: &str) -> bool {
+        if self.setup_failed.remove(agent) {
+            self.refused.remove(agent);
+            return true;
+        }
+        false
+    }
+
+    /// A run of `agent` failed: its next run waits (`backoff`, doubling, at most ten minutes).
+    fn failed_run(&mut self, agent: &str, first: Duration) -> Duration {
+        let n = self.failures.get(agent).map_or(0, |f| f.0) + 1;
+        let wait = crate::coord::backoff::delay(n, first);
+        let at = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        self.failures
+            .insert(agent.to_string(), (n, std::time::Instant::now() + wait, at));
+        wait
     }
 
     fn ended(&self, f: Finished) {
@@ -208,7 +295,9 @@ impl Shell {
                     jiff::Timestamp::now()
                 );
             }
+            let last_output = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let job = Job {
+                last_output: last_output.clone(),
                 id,
                 agent: agent.clone(),
                 command,
@@ -229,7 +318,16 @@ impl Shell {
             );
             let pgid = started.as_ref().ok().copied();
             if let Err(e) = started {
-                // It never started: answer it like a run that failed at once.
+                // It never started: answer it like a run that failed at once, or (the agent's
+                // setup at fault, not the order) as a setup failure, which is no attempt.
+                let (refused, setup) = match e {
+                    runner::NotStarted::Files(why) => {
+                        (Some(format!("the run could not start: {why}")), None)
+                    }
+                    runner::NotStarted::Setup(why) => {
+                        (None, Some(format!("the run could not start: {why}")))
+                    }
+                };
                 self.agents.ended(Finished {
                     id,
                     agent: agent.clone(),
@@ -238,10 +336,20 @@ impl Shell {
                     timed_out: false,
                     tail: String::new(),
                     elapsed: Duration::ZERO,
-                    refused: Some(format!("the run could not start: {e}")),
+                    refused,
+                    setup,
                 });
             }
-            self.agents.running.insert(id, (agent, pgid));
+            self.agents.running.insert(
+                id,
+                Running {
+                    agent,
+                    pgid,
+                    started: jiff::Timestamp::now(),
+                    last_output,
+                    quiet: a.quiet,
+                },
+            );
         }
         Ok(())
     }
@@ -317,6 +425,20 @@ impl Shell {
                 later.push(f);
                 continue;
             }
+            if let Some(why) = f.setup.clone() {
+                match self.setup_failed(&f, why) {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        later.push(f);
+                        continue;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        later.push(f);
+                        continue;
+                    }
+                }
+            }
             let acceptance = self
                 .walt
                 .flights()
@@ -374,6 +496,32 @@ impl Shell {
                 continue;
             }
             self.agents.running.remove(&f.id);
+            let status = f.report.as_deref().filter(|_| !f.timed_out).and_then(|r| {
+                parse::parse_report(r.as_bytes(), parse::Context::default())
+                    .value
+                    .header
+                    .status
+            });
+            // A cancelled order's run is no failure of its agent's.
+            let in_flight = self.walt.flights().contains_key(&f.id);
+            if in_flight && (forgery.is_some() || status != Some(crate::model::order::Status::Done))
+            {
+                let first = self
+                    .cfg
+                    .agent(f.agent.as_str())
+                    .map_or(Duration::from_secs(10), |a| a.backoff);
+                let wait = self.agents.failed_run(f.agent.as_str(), first);
+                self.log(
+                    Record::new("run.backoff")
+                        .order(f.id)
+                        .agent(&f.agent)
+                        .reason(format!(
+                            "{}'s run did not end in a report of done; its next run waits {}",
+                            f.agent,
+                            humantime::format_duration(wait)
+                        )),
+                );
+            }
             self.log(
                 Record::new("order.ran")
                     .level(if f.timed_out {
@@ -407,5 +555,51 @@ impl Shell {
             *finished = later;
         }
         result
+    }
+
+    /// A run that failed for its agent's setup, not its order (SPEC §10): the order goes back
+    /// to `new/` with no attempt counted, the agent is run no more (until a restart or a
+    /// person's retry), and `walt status` says why. `Ok(false)`: the move could not be made
+    /// now, tried again next turn.
+    fn setup_failed(&mut self, f: &Finished, why: String) -> Result<bool, DaemonError> {
+        let name = match self.walt.flights().get(&f.id) {
+            Some(fl) => fl.name.clone(),
+            None => {
+                self.agents.running.remove(&f.id);
+                return Ok(true);
+            }
+        };
+        let mb = self.desk.mailbox();
+        match mb.move_synced(&f.agent, Folder::Active, Folder::New, OsStr::new(&name)) {
+            Ok(()) => {}
+            Err(MoveError::Sync(e)) => return Err(Fatal::NotDurable(e).into()),
+            Err(MoveError::Rename(e)) => {
+                self.report_error(format!(
+                    "cannot put order {} back in inbox/{}/new/ after a setup failure: {e}",
+                    f.id, f.agent
+                ));
+                return Ok(false);
+            }
+        }
+        self.agents.running.remove(&f.id);
+        self.agents.refused.insert(f.agent.to_string(), why.clone());
+        self.agents.setup_failed.insert(f.agent.to_string());
+        self.commit(vec![Record::new("run.setup-failed")
+            .level(Level::Error)
+            .order(f.id)
+            .agent(&f.agent)
+            .state(State::New)
+            .path(name)
+            .reason(format!(
+                "{} cannot run: {why}; no attempt is counted, its orders wait in inbox/{}/new/ until a restart with a fixed config or `walt retry {}`",
+                f.agent, f.agent, f.id
+            ))])?;
+        self.walt.handle(Event::Moved {
+            id: f.id,
+            agent: f.agent.clone(),
+            state: State::New,
+        });
+        self.snapshot();
+        Ok(true)
     }
 }

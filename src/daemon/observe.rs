@@ -162,6 +162,15 @@ impl Shell {
         for (name, decision) in self.keeper.decisions() {
             let effects = match decision {
                 Ok((id, kind, by)) => {
+                    if kind == PersonDecision::Retry {
+                        let agent = self.walt.flights().get(&id).map(|f| f.agent.to_string());
+                        if let Some(a) = agent.filter(|a| self.agents.retried(a)) {
+                            self.log(Record::new("agent.ready").agent(a.as_str()).order(id).reason(format!(
+                                "{by} retried order {id}: {a}, refused after a setup failure, is run again"
+                            )));
+                            self.snapshot();
+                        }
+                    }
                     if kind == PersonDecision::Cancel && self.agents.stop(id) {
                         self.log(
                             Record::new("run.ended")

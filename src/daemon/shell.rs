@@ -178,6 +178,12 @@ impl Shell {
         self.route()?;
         self.dispatch()?;
         self.snapshot_soon();
+        // While runs are in progress, status shows their elapsed and quiet time: look again
+        // within a second.
+        if !self.agents.running_ids().is_empty() {
+            let soon = Instant::now() + Duration::from_secs(1);
+            recheck = Some(recheck.map_or(soon, |r: Instant| r.min(soon)));
+        }
         Ok(recheck)
     }
 
@@ -227,12 +233,21 @@ impl Shell {
                             .get(&id)
                             .and_then(|e| e.filed_as.clone())
                             .and_then(|(agent, name)| Some((AgentName::new(&agent).ok()?, name)));
+                        // The order it answers, if it is no longer in flight.
+                        let closed = re
+                            .filter(|re| !self.walt.flights().contains_key(re))
+                            .and_then(|re| self.ledger.entries.get(&re))
+                            .filter(|e| matches!(e.state, State::Done | State::Cancelled))
+                            .and_then(|e| {
+                                Some((AgentName::new(&e.agent).ok()?, e.state, e.name.clone()))
+                            });
                         self.walt.handle(Event::Report {
                             id,
                             name,
                             text,
                             changed,
                             accepted,
+                            closed,
                         })
                     }
                     _ => self.walt.handle(Event::Request { id, name, text }),
@@ -299,7 +314,21 @@ impl Shell {
                     Effect::MoveRequest { name, from, to, .. } => {
                         self.desk.move_request(name, *from, *to)
                     }
-                    Effect::HoldRequest { name, why, .. } => self.desk.hold_request(name, why),
+                    Effect::HoldRequest {
+                        id,
+                        name,
+                        taken_as,
+                        why,
+                        next,
+                    } => {
+                        let dropped = self
+                            .ledger
+                            .entries
+                            .get(id)
+                            .and_then(|e| e.from_name.clone())
+                            .unwrap_or_else(|| name.clone());
+                        self.desk.hold_request(name, &dropped, taken_as, why, next)
+                    }
                     Effect::FileReport {
                         name,
                         agent,
@@ -350,6 +379,11 @@ impl Shell {
             match e {
                 Effect::Record(r) if !r.order.is_some_and(|id| failed.contains(&id)) => {
                     let done = r.event == "order.done";
+                    if done {
+                        if let Some(a) = &r.agent {
+                            self.agents.accepted(a);
+                        }
+                    }
                     match r.order.and_then(|id| commits.remove(&id).filter(|_| done)) {
                         Some(outcome) => {
                             let (r, warnings) = super::commit::record(r, outcome);
@@ -397,6 +431,8 @@ impl Shell {
             "band": crate::coord::meter::band(self.walt.hot_tokens()),
             "refused": self.agents.refused,
             "running": self.agents.running_ids(),
+            "runs": self.agents.runs(),
+            "backoff": self.agents.backoff(),
             "watch": self.repos.degraded,
             "brain": self.walt.brain_trouble().or(self.brain.cannot()),
         });

@@ -118,10 +118,19 @@ impl Desk {
     }
 
     /// Moves a request to `inbox/walt/held/` with `<name>.why.md` beside it.
-    pub fn hold_request(&mut self, name: &str, why: &str) -> io::Result<()> {
+    /// Holds `inbox/walt/new/<name>` (delivered as `dropped`, taken as a `taken_as`) with a
+    /// note saying why and what to do next.
+    pub fn hold_request(
+        &mut self,
+        name: &str,
+        dropped: &str,
+        taken_as: &str,
+        why: &str,
+        next: &str,
+    ) -> io::Result<()> {
         let walt = self.walt.clone();
         let note = format!(
-            "# Held: {name}\n\nWalt did not route this request: {why}.\n\nWhat to do: fix a copy and drop it into `inbox/walt/` again. The held file stays as it arrived.\n"
+            "# Held: {name}\n\nDelivered as `{dropped}` and taken as a {taken_as}, it is held: {why}.\n\nWhat to do: {next}. The held file stays as it arrived, here in `inbox/walt/held/{name}`.\n"
         );
         let why_name = format!("{name}.why.md");
         // A crash between the note and the move leaves the note: keep it, move the file.

@@ -463,8 +463,18 @@ fn why_note(
     let original = String::from_utf8_lossy(name.as_bytes())
         .escape_debug()
         .to_string();
+    let report = !text.is_empty() && crate::format::parse::looks_like_report(text);
+    let taken_as = if text.is_empty() {
+        "nothing (it was not read as a work order or a report)"
+    } else if report {
+        "a report"
+    } else if inbox.as_str() == "walt" {
+        "a request (a work order for Walt to route)"
+    } else {
+        "a work order"
+    };
     let mut out = format!(
-        "# Held: {original}\n\nDelivered to `{}` and held as `{}`: {why}.\n",
+        "# Held: {original}\n\nDelivered to `{}`, taken as {taken_as}, and held as `{}`: {why}.\n",
         folder.display(inbox, &original),
         Folder::Held.display(inbox, held_name)
     );
@@ -475,10 +485,17 @@ fn why_note(
             diagnostic::render(&original, text, diags)
         ));
     }
-    out.push_str(&format!(
-        "\nWhat to do: fix a copy of `{held_name}` and drop it into `inbox/{inbox}/` again. \
-         The held file stays as it arrived; walt never deletes anything.\n"
-    ));
+    if report {
+        out.push_str(&format!(
+            "\nWhat to do: fix a copy of `{held_name}` and deliver it again with `walt report <order id> --status <status> FILE` (it is checked before it is delivered), or drop the fixed copy into `inbox/walt/`. \
+             The held file stays as it arrived; walt never deletes anything.\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "\nWhat to do: fix a copy of `{held_name}` and drop it into `inbox/{inbox}/` again. \
+             The held file stays as it arrived; walt never deletes anything.\n"
+        ));
+    }
     out
 }
 

@@ -49,6 +49,10 @@ pub struct Entry {
     /// leave it looking like a report for a finished order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filed_as: Option<(String, String)>,
+    /// The name it was delivered under, before intake named it (for people: a held file's
+    /// note names the file they dropped). Known from the journal; not in the snapshot.
+    #[serde(skip)]
+    pub from_name: Option<String>,
     /// The tokens its reports said the work used, all attempts together (`spent:`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spent: u64,
@@ -134,6 +138,7 @@ impl Ledger {
             agent_attempt: 0,
             blocker: None,
             filed_as: None,
+            from_name: None,
             spent: 0,
             created: r.ts.clone(),
             since: r.ts.clone(),
@@ -170,6 +175,9 @@ impl Ledger {
         }
         if let Some(o) = r.get_str("objective") {
             entry.objective = Some(o.to_string());
+        }
+        if let Some(n) = r.get_str("from_name") {
+            entry.from_name = Some(n.to_string());
         }
         if let Some(h) = r.extra.get("hops").and_then(|v| v.as_u64()) {
             entry.hops = h as u32;

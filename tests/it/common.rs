@@ -439,11 +439,18 @@ impl Studio {
         self.edit_config("ceiling = 7000", &format!("ceiling = {ceiling}"));
     }
 
-    /// Makes chip a command agent running `program`, with more agent keys in `extra`.
+    /// Makes chip a command agent running `program`, with more agent keys in `extra`. Its
+    /// wait after a failed run is short (`backoff = "100ms"`), so tests of retries stay quick;
+    /// `tests/it/operating.rs` tests the real waits.
     pub fn chip_command(&self, program: &str, extra: &str) {
+        let backoff = if extra.contains("backoff") {
+            ""
+        } else {
+            "backoff = \"100ms\"\n"
+        };
         self.edit_config(
             "# command = [\"contrib/chip-agent.sh\"]",
-            &format!("command = [{program:?}]\n{extra}\n#"),
+            &format!("command = [{program:?}]\n{backoff}{extra}\n#"),
         );
     }
 
@@ -455,4 +462,20 @@ impl Studio {
             .map(|r| r["event"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// A command agent's body that does its order: appends a line to each of its Files and
+/// reports `done` with every Acceptance bullet ticked and the Files as Touched.
+pub fn report_done_script() -> String {
+    r#"files=$(awk '$0 == "**Files:**" {on=1; next} /^\*\*/ {on=0} on && /^- / {print substr($0, 3)}' "$WALT_ORDER_FILE")
+for f in $files; do mkdir -p "$(dirname "${f#repos/}")"; echo "// order $WALT_ORDER_ID" >> "${f#repos/}"; done
+{
+printf -- '---\nre: %s\nfrom: %s\nstatus: done\n---\n**Outcome:** Done.\n\n**Acceptance:**\n' "$WALT_ORDER_ID" "$WALT_AGENT"
+awk '$0 == "**Acceptance:**" {on=1; next} /^\*\*/ {on=0} on && /^- / {print "- [x] " substr($0, 3)}' "$WALT_ORDER_FILE"
+printf '\n**Touched:**\n'
+for f in $files; do printf -- '- %s\n' "$f"; done
+printf '\n**Note:** none\n'
+} > "$WALT_REPORT_FILE"
+"#
+    .to_string()
 }

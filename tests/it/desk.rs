@@ -80,7 +80,10 @@ fn names_with_dotdot_slashes_or_absolute_paths_are_refused() {
             d.move_request(name, Folder::New, Folder::Active).is_err(),
             "moved {name:?}"
         );
-        assert!(d.hold_request(name, "x").is_err(), "held {name:?}");
+        assert!(
+            d.hold_request(name, name, "request", "x", "y").is_err(),
+            "held {name:?}"
+        );
         assert!(d.write_handoff(name, "x").is_err(), "handoff {name:?}");
         let mb = d.mailbox();
         assert!(mb
@@ -217,7 +220,8 @@ fn the_desk_writes_orders_and_moves_requests_durably() {
     d.write_order(&chip(), "0005-r.md", "order").unwrap();
     d.move_request("0005-r.md", Folder::New, Folder::Active)
         .unwrap();
-    d.hold_request("0005-r.md", "x").unwrap_err();
+    d.hold_request("0005-r.md", "r.md", "request", "x", "y")
+        .unwrap_err();
     d.sync().unwrap();
     assert_eq!(s.read("inbox/chip/new/0005-r.md"), "order");
     assert_eq!(s.read("inbox/walt/active/0005-r.md"), "request");

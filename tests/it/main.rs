@@ -17,6 +17,7 @@ mod fixture;
 mod guide;
 mod hostile;
 mod meter;
+mod operating;
 mod parse_rules;
 mod profiles;
 mod purity;

@@ -218,6 +218,8 @@ pub struct Job {
     pub order_text: String,
     /// The log file beside the order, opened by the daemon.
     pub log: std::fs::File,
+    /// When the run last wrote output (Unix milliseconds), for `walt status`.
+    pub last_output: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How a run ended.
@@ -234,6 +236,9 @@ pub struct Finished {
     pub elapsed: Duration,
     /// Why what it left was not read, or why it never ran (said in the failed report).
     pub refused: Option<String>,
+    /// Why the agent's setup, not the order, is at fault (it could not start, or its program
+    /// could not be run: exit 126 or 127): not an attempt (SPEC §10).
+    pub setup: Option<String>,
 }
 
 /// A run's private folder: made fresh for each attempt (mode 0700, a name nobody can guess),
@@ -254,6 +259,7 @@ fn drain(
     keep: usize,
     room: &std::sync::atomic::AtomicU64,
     limit: u64,
+    last_output: &std::sync::atomic::AtomicU64,
 ) -> (Vec<u8>, Vec<u8>) {
     let mut head = Vec::new();
     let mut tail: Vec<u8> = Vec::new();
@@ -263,6 +269,10 @@ fn drain(
         match from.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                last_output.store(now, Ordering::Relaxed);
                 let bytes = &chunk[..n];
                 // Take what the budget allows, atomically, so the two streams never pass it.
                 let take = room
@@ -301,13 +311,38 @@ pub fn kill(pgid: i32) {
     }
 }
 
+/// Why a run did not start.
+#[derive(Debug, Clone)]
+pub enum NotStarted {
+    /// The agent's setup is at fault, not the order: its program cannot be found or run, its
+    /// profile cannot be granted, the sandbox cannot be made (SPEC §10: not an attempt).
+    Setup(String),
+    /// The order's Files cannot be granted (the attempt fails with the reason).
+    Files(String),
+}
+
 /// Starts a run on its own thread; when it ends, `done` is called with how, and the loop is
-/// woken. Returns the run's process group, or an error (nothing started) when it cannot even
-/// begin: its Files cannot be granted, or the sandbox cannot be made.
+/// woken. Returns the run's process group, or why nothing started.
 pub fn start(
+    job: Job,
+    done: impl FnOnce(Finished) + Send + 'static,
+    wake: SyncSender<Wake>,
+) -> Result<i32, NotStarted> {
+    let grants_failed = std::cell::Cell::new(false);
+    start_inner(job, done, wake, &grants_failed).map_err(|why| {
+        if grants_failed.get() {
+            NotStarted::Files(why)
+        } else {
+            NotStarted::Setup(why)
+        }
+    })
+}
+
+fn start_inner(
     mut job: Job,
     done: impl FnOnce(Finished) + Send + 'static,
     wake: SyncSender<Wake>,
+    grants_failed: &std::cell::Cell<bool>,
 ) -> Result<i32, String> {
     let run_dir = run_folder("walt-run-")?;
     let report_file = run_dir.path().join("report.md");
@@ -326,7 +361,10 @@ pub fn start(
     } else {
         confine::available()?;
         let (program, mut reach) = reach(&job.command, &job.studio, &job.profile, run_dir.path())?;
-        let granted = grants::resolve(&job.studio, &job.files, confine::FS_ABI)?;
+        let granted =
+            grants::resolve(&job.studio, &job.files, confine::FS_ABI).inspect_err(|_| {
+                grants_failed.set(true);
+            })?;
         let placeholders = granted.placeholders.clone();
         reach.read.push(job.repos.clone());
         reach.grants = granted.rules;
@@ -396,8 +434,11 @@ pub fn start(
     let limit = job.profile.log_limit;
     let room = Arc::new(std::sync::atomic::AtomicU64::new(limit));
     let err_room = room.clone();
-    let err_thread = std::thread::spawn(move || drain(err, log_err, 0, &err_room, limit));
-    let out_thread = std::thread::spawn(move || drain(out, log_out, 1 << 20, &room, limit));
+    let (out_seen, err_seen) = (job.last_output.clone(), job.last_output.clone());
+    let err_thread =
+        std::thread::spawn(move || drain(err, log_err, 0, &err_room, limit, &err_seen));
+    let out_thread =
+        std::thread::spawn(move || drain(out, log_out, 1 << 20, &room, limit, &out_seen));
     let timeout = job.timeout;
     let (id, agent) = (job.id, job.agent.clone());
     std::thread::spawn(move || {
@@ -431,7 +472,23 @@ pub fn start(
             None => "could not be waited for".into(),
         };
         grants::remove_placeholders(&placeholders);
+        let setup = match status.and_then(|s| s.code()) {
+            Some(c @ (126 | 127)) if !timed_out => Some(format!(
+                "its command exited {c} ({}): {}",
+                if c == 127 {
+                    "a program it runs was not found"
+                } else {
+                    "a program it runs could not be executed or confined"
+                },
+                crate::format::parse::one_line(&tail)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            )),
+            _ => None,
+        };
         done(Finished {
+            setup,
             id,
             agent,
             report,

@@ -112,6 +112,8 @@ pub struct Agent {
     pub timeout: Duration,
     /// A run with no output for this long is shown as quiet.
     pub quiet: Duration,
+    /// The wait after a failed run before the next (doubling, at most ten minutes).
+    pub backoff: Duration,
     pub unconfined: bool,
     pub profile: Profile,
 }
@@ -189,6 +191,7 @@ struct RawAgent {
     command: Option<Spanned<Vec<String>>>,
     timeout: Option<Spanned<String>>,
     quiet: Option<Spanned<String>>,
+    backoff: Option<Spanned<String>>,
     #[serde(default)]
     unconfined: bool,
     #[serde(default)]
@@ -221,7 +224,8 @@ const BRAIN_KEYS: [&str; 7] = [
     "network",
     "log_limit",
 ];
-const AGENT_KEYS: [&str; 15] = [
+const AGENT_KEYS: [&str; 16] = [
+    "backoff",
     "role",
     "owns",
     "keywords",
@@ -546,6 +550,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
         let lease = dur(&raw_agent.lease, "lease", Duration::from_secs(30 * 60));
         let timeout = dur(&raw_agent.timeout, "timeout", Duration::from_secs(20 * 60));
         let quiet = dur(&raw_agent.quiet, "quiet", Duration::from_secs(5 * 60));
+        let backoff = dur(&raw_agent.backoff, "backoff", Duration::from_secs(10));
         let mut command_line = 0;
         let command = match raw_agent.command {
             Some(c) if c.get_ref().is_empty() => {
@@ -592,6 +597,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
             command_line,
             timeout,
             quiet,
+            backoff,
             unconfined: raw_agent.unconfined,
             profile,
         });

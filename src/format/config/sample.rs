@@ -44,6 +44,7 @@ lease = "30m"              # a claimed order untouched this long is stalled
 #                                        # studio root; it runs in repos/, confined
 # timeout = "20m"                        # a command agent's run is ended after this
 # quiet = "5m"                           # no output this long: shown as quiet in status
+# backoff = "10s"                        # wait after a failed run, doubling, at most 10 minutes
 # read = []                              # run profile: paths outside the studio it may read,
 # write = []                             #   and write (e.g. the CLI's own state in ~)
 # env = []                               # environment names passed through

@@ -105,8 +105,9 @@ pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
         let ticked = report.acceptance.iter().filter(|t| t.ticked).count();
         let line = scan.section("Acceptance").map_or(0, |s| s.line);
         if status == Status::Done && ticked < report.acceptance.len() {
+            // A contradiction review rejects (quoting it in the retry), not a file to hold.
             diags.push(
-                Diagnostic::error(
+                Diagnostic::warning(
                     line,
                     1,
                     format!(
@@ -115,7 +116,7 @@ pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
                         report.acceptance.len()
                     ),
                 )
-                .help("tick what holds; if something does not, the status is `failed`"),
+                .help("tick what holds; if something does not, the status is `failed` (Walt rejects this at review)"),
             );
         }
         if status == Status::Failed
@@ -123,12 +124,12 @@ pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
             && ticked == report.acceptance.len()
         {
             diags.push(
-                Diagnostic::error(
+                Diagnostic::warning(
                     line,
                     1,
                     "status `failed` but every Acceptance bullet is ticked",
                 )
-                .help("untick what does not hold, or say `status: done`"),
+                .help("untick what does not hold, or say `status: done` (Walt rejects this at review)"),
             );
         }
     }
