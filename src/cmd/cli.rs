@@ -90,6 +90,16 @@ pub enum Command {
         /// The order id.
         id: String,
     },
+    /// Acknowledge what needs a person: close the attention item KEY (as `walt status` lists
+    /// it), or every open item with --all. A condition that comes back opens its item again.
+    Ack {
+        /// The item's key, e.g. `stalled:0007`, `setup:chip`, `brain`.
+        #[arg(required_unless_present = "all")]
+        key: Option<String>,
+        /// Every open item.
+        #[arg(long, conflicts_with = "key")]
+        all: bool,
+    },
     /// The structured log, readable: time, level, event, order, agent, reason.
     Log {
         /// Keep printing as the log grows (across daily rotation).

@@ -39,21 +39,82 @@ pub fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> Res
             }
         )));
     }
+    let name = leave(&state, &path, kind.as_str(), &id.to_string())?;
+    println!(
+        "{} {id}: recorded in state/decisions/{name}; the daemon acts on it and journals it",
+        kind.as_str()
+    );
+    Ok(())
+}
+
+/// `walt ack KEY|--all`: closes attention items (checked against what is open now), left in
+/// `state/decisions/` for the daemon to journal as `attention.ack`.
+pub fn ack(cli_root: &Option<PathBuf>, key: Option<&str>, all: bool) -> Result {
+    let (path, root, _cfg) = cmd::open_studio(cli_root)?;
+    let state = cmd::open_state(&root, &path)?;
+    let mut open = crate::coord::attention::Attention::default();
+    journal::read(&state, |_, r| open.apply(&r))?;
+    let key = match (key, all) {
+        (_, true) => crate::coord::attention::ALL.to_string(),
+        (Some(k), false) if open.is_open(k) => k.to_string(),
+        (Some(k), false) => {
+            let keys: Vec<String> = open.items().into_iter().map(|i| i.key).collect();
+            return Err(Error::No(format!(
+                "no open item `{}`; {}",
+                k.escape_debug(),
+                if keys.is_empty() {
+                    "nothing needs a person now".to_string()
+                } else {
+                    format!("the open ones are {}", keys.join(", "))
+                }
+            )));
+        }
+        (None, false) => return Err(Error::Usage("name an item's KEY, or --all".into())),
+    };
+    let name = leave(&state, &path, "ack", &key)?;
+    println!(
+        "ack {}: recorded in state/decisions/{name}; the daemon journals it (attention.ack)",
+        if key == crate::coord::attention::ALL {
+            "--all"
+        } else {
+            &key
+        }
+    );
+    if !crate::cmd::alive::daemon(&state).running {
+        eprintln!(
+            "walt: warning: no daemon is running; the acknowledgement is taken when one starts"
+        );
+    }
+    Ok(())
+}
+
+/// Leaves a decision in `state/decisions/` (written aside, then renamed in whole).
+fn leave(
+    state: &cap_std::fs::Dir,
+    path: &std::path::Path,
+    decision: &str,
+    subject: &str,
+) -> Result<String> {
     let by = std::env::var("USER").unwrap_or_else(|_| "a person".into());
     let at = jiff::Timestamp::now();
     let doc = DecisionFile {
-        decision: kind.as_str().into(),
-        order: id.to_string(),
+        decision: decision.into(),
+        order: subject.to_string(),
         by: one_line(&by),
         at: at.to_string(),
     };
-    let name = format!("{}-{id}-{}.json", at.as_nanosecond(), kind.as_str());
+    let safe: String = subject
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect();
+    let name = format!("{}-{safe}-{decision}.json", at.as_nanosecond());
     state
         .create_dir_all(DECISIONS)
         .and_then(|()| {
             let tmp = format!("{DECISIONS}/.{name}.tmp");
             state.write(&tmp, serde_json::to_vec(&doc).expect("decision serializes"))?;
-            state.rename(&tmp, &state, format!("{DECISIONS}/{name}"))
+            state.rename(&tmp, state, format!("{DECISIONS}/{name}"))
         })
         .map_err(|e| {
             Error::Studio(format!(
@@ -61,9 +122,5 @@ pub fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> Res
                 path.display()
             ))
         })?;
-    println!(
-        "{} {id}: recorded in state/decisions/{name}; the daemon acts on it and journals it",
-        kind.as_str()
-    );
-    Ok(())
+    Ok(name)
 }

@@ -99,6 +99,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Retry { ref id } => decide::decide(root, id, PersonDecision::Retry),
         Command::Cancel { ref id } => decide::decide(root, id, PersonDecision::Cancel),
         Command::Unblock { ref id } => decide::decide(root, id, PersonDecision::Unblock),
+        Command::Ack { ref key, all } => decide::ack(root, key.as_deref(), all),
     }
 }
 

@@ -41,10 +41,13 @@ pub struct Depth {
     pub held: usize,
 }
 
-/// What needs a person: escalations waiting in `inbox/human/new/`, held files, and the
-/// signals of the last day.
+/// What needs a person: the attention items (SPEC §10) folded from the journal, and the
+/// daemon's live conditions; with the counts scripts used before items existed (escalations
+/// waiting in `inbox/human/new/`, held files, the signals of the last day).
 #[derive(Debug, Serialize, Default)]
 pub struct Attention {
+    /// The open items, oldest first: key, kind, what, first and last seen, count.
+    pub items: Vec<crate::coord::attention::Item>,
     pub escalations: Vec<String>,
     pub held: BTreeMap<String, usize>,
     pub signals: BTreeMap<String, usize>,
@@ -182,7 +185,9 @@ pub fn gather(
         .unwrap_or(now);
     let mut signals: BTreeMap<String, usize> = BTreeMap::new();
     let mut last_ts = String::new();
+    let mut items = crate::coord::attention::Attention::default();
     journal::read(state, |_, r| {
+        items.apply(&r);
         last_ts.clone_from(&r.ts);
         if r.event.starts_with("signal.")
             && r.ts.parse::<jiff::Timestamp>().is_ok_and(|t| t >= day_ago)
@@ -298,6 +303,7 @@ pub fn gather(
         })
         .unwrap_or_default();
     let mut attention = Attention {
+        items: items.items(),
         signals,
         refused,
         watch: snapshot
@@ -397,40 +403,55 @@ pub fn render(s: &Status) -> String {
         ));
     }
     let a = &s.attention;
-    if !a.escalations.is_empty()
-        || !a.held.is_empty()
-        || !a.signals.is_empty()
-        || !a.refused.is_empty()
+    let live_refused: Vec<(&String, &String)> = a
+        .refused
+        .iter()
+        .filter(|(agent, _)| !a.items.iter().any(|i| i.key == format!("setup:{agent}")))
+        .collect();
+    let live_brain = a
+        .brain
+        .as_ref()
+        .filter(|_| !a.items.iter().any(|i| i.key == "brain"));
+    if !a.items.is_empty()
+        || !live_refused.is_empty()
         || a.watch.is_some()
-        || a.brain.is_some()
+        || live_brain.is_some()
         || a.paused.is_some()
     {
-        out.push_str("needs a person:\n");
+        out.push_str(
+            "needs a person (`walt ack KEY` closes an item, `walt ack --all` every one):\n",
+        );
         if let Some(why) = &a.paused {
             out.push_str(&format!("  paused: {why}\n"));
         }
         if let Some(why) = &a.watch {
             out.push_str(&format!("  watch: {why}\n"));
         }
-        if let Some(why) = &a.brain {
+        if let Some(why) = live_brain {
             out.push_str(&format!(
                 "  the brain is failing, the rules route meanwhile: {why}\n"
             ));
         }
-        for (agent, why) in &a.refused {
+        for (agent, why) in live_refused {
             out.push_str(&format!("  {agent} cannot run: {why}\n"));
         }
-        for e in &a.escalations {
-            out.push_str(&format!("  escalated: inbox/human/new/{e}\n"));
-        }
-        for (agent, n) in &a.held {
+        for i in &a.items {
+            let what: String = i
+                .what
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(240)
+                .collect();
             out.push_str(&format!(
-                "  held: {n} in inbox/{agent}/held/ (each has a .why.md)\n"
-            ));
-        }
-        for (sig, n) in &a.signals {
-            out.push_str(&format!(
-                "  {sig}: {n} in the last 24h (walt log --event {sig})\n"
+                "  {}  {what}  ({}x, last {})\n",
+                i.key,
+                i.count,
+                i.last
+                    .parse::<jiff::Timestamp>()
+                    .map_or(i.last.clone(), |t| format!(
+                        "{} ago",
+                        age(jiff::Timestamp::now().duration_since(t).as_secs().max(0) as u64)
+                    ))
             ));
         }
         out.push('\n');

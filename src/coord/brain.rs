@@ -214,7 +214,8 @@ impl Walt {
                     let note = format!(
                         "the brain's answer was refused twice, last: {why}; the rules decided"
                     );
-                    effects.push(Effect::Log(
+                    // Journaled: a brain that fails is an attention item (SPEC §10).
+                    effects.push(Effect::Record(
                         self.stamp(
                             Record::new("brain.fallback")
                                 .level(Level::Warn)

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod attempts;
+pub mod attention;
 pub mod backoff;
 pub mod brain;
 pub mod decisions;

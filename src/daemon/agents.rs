@@ -84,7 +84,7 @@ impl Agents {
                 agents.refused.insert(a.name.to_string(), why.clone());
                 agents.missing_program.insert(a.name.to_string());
                 said.push(
-                    Record::new("daemon.started")
+                    Record::new("agent.refused")
                         .level(Level::Error)
                         .agent(&a.name)
                         .reason(format!("{} cannot run: {why}; its orders wait in inbox/{}/new/ until its program is there", a.name, a.name)),
@@ -102,7 +102,7 @@ impl Agents {
                 let why = format!("it cannot be confined here: {why}; set `unconfined = true` for it to run anyway");
                 agents.refused.insert(a.name.to_string(), why.clone());
                 said.push(
-                    Record::new("daemon.started")
+                    Record::new("agent.refused")
                         .level(Level::Error)
                         .agent(&a.name)
                         .reason(format!("refusing to run command agent {}: {why}", a.name)),

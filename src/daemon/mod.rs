@@ -376,9 +376,14 @@ fn run_once(
         agents,
         brain,
     );
+    // What needs a person (an agent that cannot run) is journaled, as an attention item;
+    // the rest is logged.
+    let (refusals, said): (Vec<Record>, Vec<Record>) =
+        said.into_iter().partition(|r| r.event == "agent.refused");
     for r in said {
         shell.log(r);
     }
+    shell.commit(refusals)?;
     let repos = opts.root_path.join("repos");
     let ignore = shell.cfg.walt.ignore.clone();
     if let Err(e) = shell.repos.start(&repos, ignore, tx.clone()) {

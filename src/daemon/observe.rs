@@ -161,7 +161,22 @@ impl Shell {
     fn decisions(&mut self) -> Result<(), DaemonError> {
         for (name, decision) in self.keeper.decisions() {
             let effects = match decision {
-                Ok((id, kind, by)) => {
+                Ok(crate::store::keeper::Decided::Ack(key, by)) => {
+                    self.commit(vec![Record::new("attention.ack")
+                        .reason(format!(
+                            "{by} acknowledged {}",
+                            if key == crate::coord::attention::ALL {
+                                "every open item".to_string()
+                            } else {
+                                key.clone()
+                            }
+                        ))
+                        .with("key", key)
+                        .with("by", by)])?;
+                    self.snapshot();
+                    Vec::new()
+                }
+                Ok(crate::store::keeper::Decided::Order(id, kind, by)) => {
                     if kind == PersonDecision::Retry {
                         let agent = self.walt.flights().get(&id).map(|f| f.agent.to_string());
                         if let Some(a) = agent.filter(|a| self.agents.retried(a)) {

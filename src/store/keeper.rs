@@ -17,7 +17,16 @@ pub const LEDGER: &str = "ledger.json";
 /// Where `walt retry|cancel|unblock` leave a person's decision for the daemon.
 pub const DECISIONS: &str = "decisions";
 
-/// A person's decision as `walt retry|cancel|unblock` writes it.
+/// A person's decision, as left in `state/decisions/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// `walt retry|cancel|unblock ID`, by whom.
+    Order(OrderId, PersonDecision, String),
+    /// `walt ack KEY` (`*` for all), by whom.
+    Ack(String, String),
+}
+
+/// A person's decision as `walt retry|cancel|unblock|ack` writes it (`order` is the ack's key).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DecisionFile {
     pub decision: String,
@@ -220,7 +229,7 @@ impl Keeper {
     /// People's decisions waiting in `state/decisions/`, oldest first: (file name, the
     /// decision or why it cannot be read).
     #[allow(clippy::type_complexity)]
-    pub fn decisions(&self) -> Vec<(String, Result<(OrderId, PersonDecision, String), String>)> {
+    pub fn decisions(&self) -> Vec<(String, Result<Decided, String>)> {
         let Ok(dir) = self.state.open_dir(DECISIONS) else {
             return Vec::new();
         };
@@ -245,10 +254,13 @@ impl Keeper {
                         serde_json::from_slice::<DecisionFile>(&b).map_err(|e| e.to_string())
                     })
                     .and_then(|d| {
+                        if d.decision == "ack" {
+                            return Ok(Decided::Ack(d.order, d.by));
+                        }
                         let id = OrderId::parse(&d.order).ok_or("not an order id")?;
                         let kind = PersonDecision::parse(&d.decision)
-                            .ok_or("not retry, cancel or unblock")?;
-                        Ok((id, kind, d.by))
+                            .ok_or("not retry, cancel, unblock or ack")?;
+                        Ok(Decided::Order(id, kind, d.by))
                     });
                 (n, parsed.map_err(|e| e.to_string()))
             })

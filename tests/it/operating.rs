@@ -361,3 +361,65 @@ fn held_reports_name_the_file_as_dropped_say_they_were_taken_as_reports_and_what
     assert!(again.contains("which is done already"), "{again}");
     assert!(again.contains("walt trace 0002"), "{again}");
 }
+
+#[test]
+fn attention_items_have_stable_keys_and_counts_and_ack_closes_them_until_they_return() {
+    let s = Studio::new();
+    s.edit_config("brain = \"rules\"", "brain = \"command\"");
+    s.edit_config(
+        "command = [\"contrib/brain.sh\"]",
+        "command = [\"contrib/agents/none.sh\"]",
+    );
+    let d = Daemon::start(&s);
+    let items = |s: &Studio| -> Vec<serde_json::Value> {
+        s.status()["attention"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let item = |s: &Studio, key: &str| items(s).into_iter().find(|i| i["key"] == key);
+    s.deliver("walt", "a.md", &order("m-one", ""));
+    s.deliver("walt", "b.md", &order("m-two", ""));
+    s.deliver("walt", "bad.md", "not a work order at all\n");
+    wait_for("both routed by the rules", || {
+        s.ls("inbox/chip/new").len() == 2
+    });
+    wait_for("the items", || {
+        item(&s, "brain").is_some_and(|i| i["count"] == 2) && items(&s).len() == 2
+    });
+    let held = items(&s).into_iter().find(|i| i["kind"] == "held").unwrap();
+    assert!(
+        held["key"].as_str().unwrap().starts_with("held:walt/"),
+        "{held}"
+    );
+    let text = stdout(&s.walt(&["status"]));
+    assert!(text.contains("walt ack KEY"), "{text}");
+    assert!(
+        text.lines().any(
+            |l| l.trim_start().starts_with("brain  the brain is failing") && l.contains("(2x")
+        ),
+        "{text}"
+    );
+    // Acknowledged, it leaves the list; the same condition again opens it once more.
+    assert!(s.walt(&["ack", "brain"]).status.success());
+    wait_for("the ack journaled", || item(&s, "brain").is_none());
+    assert!(s
+        .journal()
+        .iter()
+        .any(|r| r["event"] == "attention.ack" && r["key"] == "brain"));
+    s.deliver("walt", "c.md", &order("m-three", ""));
+    wait_for("the brain item again", || {
+        item(&s, "brain").is_some_and(|i| i["count"] == 1)
+    });
+    // An unknown key says what is open; --all closes everything.
+    let nope = s.walt(&["ack", "nope"]);
+    assert_eq!(nope.status.code(), Some(1));
+    assert!(
+        stderr(&nope).contains("the open ones are"),
+        "{}",
+        stderr(&nope)
+    );
+    assert!(s.walt(&["ack", "--all"]).status.success());
+    wait_for("nothing open", || items(&s).is_empty());
+    d.stop();
+}
