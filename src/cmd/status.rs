@@ -418,9 +418,7 @@ pub fn render(s: &Status) -> String {
         || live_brain.is_some()
         || a.paused.is_some()
     {
-        out.push_str(
-            "needs a person (`walt ack KEY` closes an item, `walt ack --all` every one):\n",
-        );
+        out.push_str("needs a person:\n");
         if let Some(why) = &a.paused {
             out.push_str(&format!("  paused: {why}\n"));
         }
@@ -453,6 +451,9 @@ pub fn render(s: &Status) -> String {
                         age(jiff::Timestamp::now().duration_since(t).as_secs().max(0) as u64)
                     ))
             ));
+        }
+        if !a.items.is_empty() {
+            out.push_str("  (`walt ack KEY` closes an item, `walt ack --all` every one)\n");
         }
         out.push('\n');
     }

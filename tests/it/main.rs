@@ -23,3 +23,4 @@ mod profiles;
 mod purity;
 mod real_agents;
 mod routing;
+mod service;
