@@ -165,7 +165,7 @@ fn the_install_steps_work_as_written_and_the_service_user_runs_confined_agents()
             "sh",
             "-c",
         ])
-        .arg(format!("umask 0007; exec \"$@\""))
+        .arg("umask 0007; exec \"$@\"")
         .arg("sh")
         .arg(walt)
         .arg("--root")
