@@ -46,7 +46,7 @@ to: chip
 - the changelog names {m}
 
 **Files:**
-- repos/app/src/widget.rs
+- repos/app/src/{m}.rs
 
 **Branching:**
 - halt-with-note if the widget is gone
@@ -64,7 +64,7 @@ status: done
 - [x] the changelog names {m}
 
 **Touched:**
-- repos/app/src/widget.rs
+- repos/app/src/{m}.rs
 
 **Note:** none
 """
@@ -78,7 +78,7 @@ def writer():
         tmp = os.path.join(studio, "inbox/walt/tmp", m + ".md")
         text = ORDER.format(m=m)
         if i % 3 == 2:
-            text = text.replace("to: chip", "to: bot").replace("repos/app/src/widget.rs", f"repos/bot/{m}.txt")
+            text = text.replace("to: chip", "to: bot").replace(f"repos/app/src/{m}.rs", f"repos/bot/{m}.txt")
         with open(tmp, "w") as f:
             f.write(text)
             f.flush()

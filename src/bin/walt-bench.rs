@@ -28,7 +28,7 @@ use walt::model::order::OrderId;
 
 fn request(i: usize) -> String {
     format!(
-        "---\nto: chip\n---\n**Objective:** The widget b{i:06} is polished.\n\n**Acceptance:**\n- `cargo test -p widget` passes\n- the widget renders in the demo page\n- the changelog names b{i:06}\n\n**Files:**\n- repos/app/src/widget.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n- route-to-rex if the change needs an audit\n"
+        "---\nto: chip\n---\n**Objective:** The widget b{i:06} is polished.\n\n**Acceptance:**\n- `cargo test -p widget` passes\n- the widget renders in the demo page\n- the changelog names b{i:06}\n\n**Files:**\n- repos/app/src/w{i:06}.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n- route-to-rex if the change needs an audit\n"
     )
 }
 

@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod reports;
 pub mod requests;
+pub mod reservations;
 pub mod review;
 pub mod route;
 pub mod silent;
@@ -51,6 +52,8 @@ pub struct Walt {
     /// Why the brain's last answer could not be used (it could not run, timed out, or was
     /// refused), until one is: a person is told.
     brain_trouble: Option<String>,
+    /// Requests waiting for an order in flight whose Files overlap theirs: request → holder.
+    reserved: BTreeMap<OrderId, OrderId>,
 }
 
 impl Walt {
@@ -72,6 +75,7 @@ impl Walt {
             peak: 0,
             consulting: BTreeMap::new(),
             brain_trouble: None,
+            reserved: BTreeMap::new(),
         }
     }
 

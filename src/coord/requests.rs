@@ -77,6 +77,11 @@ impl Walt {
         }
         let request = parsed.value;
         if self.cfg.walt.brain == crate::format::config::Brain::Command {
+            // Reservations (SPEC §9.3): the brain is not asked about what cannot go out yet.
+            if let Some((holder, file)) = self.holder(&request.files) {
+                return self.wait_for_holder(id, holder, file);
+            }
+            self.reserved.remove(&id);
             return self.consult(id, name, text, request, None, 1);
         }
         self.by_rules(id, name, text, request, None)
@@ -104,6 +109,12 @@ impl Walt {
                 return self.hold(id, name, event, refusal.describe(), sig);
             }
         };
+        // Reservations (SPEC §9.3): a request the rules would route waits while an order in
+        // flight holds one of its Files (one they refuse is held at once, as ever).
+        if let Some((holder, file)) = self.holder(&request.files) {
+            return self.wait_for_holder(id, holder, file);
+        }
+        self.reserved.remove(&id);
         let mut decision = decision;
         if let Some(n) = note {
             decision.reason = format!("{} ({n})", decision.reason);

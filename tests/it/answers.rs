@@ -14,6 +14,16 @@ fn a(n: &str) -> AgentName {
 
 const ORDER: &str = "---\nto: chip\n---\n**Objective:** The widget is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines\n- the changelog says so\n\n**Files:**\n- repos/app/src/widget.rs\n- repos/app/docs/\n\n**Branching:**\n- route-to-rex if an audit is needed\n";
 
+/// An order over Files of its own (`repos/<name>/…`), so it may be in flight beside others.
+fn own(order: &str, name: &str) -> String {
+    order
+        .replace(
+            "repos/app/src/widget.rs",
+            &format!("repos/{name}/src/widget.rs"),
+        )
+        .replace("repos/app/docs/", &format!("repos/{name}/docs/"))
+}
+
 fn report(
     status: &str,
     ticks: &[(&str, bool)],
@@ -416,7 +426,10 @@ fn halted_escalates_with_its_note_and_rerouted_goes_where_branching_allows() {
     assert!(s
         .read(&format!("inbox/human/new/{}", s.ls("inbox/human/new")[0]))
         .contains("the widget was removed last week"));
-    let b_id = submit(&s, &ORDER.replace("is polished", "is sanded"));
+    let b_id = submit(
+        &s,
+        &own(&ORDER.replace("is polished", "is sanded"), "sanded"),
+    );
     let rerouted = report(
         "rerouted",
         &[("`cargo test` passes", false)],
@@ -429,7 +442,10 @@ fn halted_escalates_with_its_note_and_rerouted_goes_where_branching_allows() {
         Some(0)
     );
     wait_for("reroute", || s.ls("inbox/rex/new").len() == 1);
-    let c_id = submit(&s, &ORDER.replace("is polished", "is painted"));
+    let c_id = submit(
+        &s,
+        &own(&ORDER.replace("is polished", "is painted"), "painted"),
+    );
     let wrong = report(
         "rerouted",
         &[("`cargo test` passes", false)],
@@ -454,8 +470,11 @@ fn blocked_parks_until_the_blocker_is_done_or_a_person_unblocks() {
     let s = studio("attempts = 2\nfallback = []");
     let d = Daemon::start(&s);
     let first = submit(&s, ORDER);
-    let second = submit(&s, &ORDER.replace("is polished", "is varnished"));
-    let third = submit(&s, &ORDER.replace("is polished", "is waxed"));
+    let second = submit(
+        &s,
+        &own(&ORDER.replace("is polished", "is varnished"), "varnished"),
+    );
+    let third = submit(&s, &own(&ORDER.replace("is polished", "is waxed"), "waxed"));
     let blocked = |by: &str| {
         report(
             "blocked",

@@ -195,7 +195,7 @@ fn forty_requests_under_a_small_ceiling_keep_every_prompt_under_it() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("all forty accepted, and walt done deciding", || {

@@ -416,6 +416,15 @@ pub fn order(marker: &str, front: &str) -> String {
     )
 }
 
+/// `order()` over a File of its marker's own (`repos/app/src/<marker>.rs`): orders that must
+/// be in flight together may not share a File (SPEC §9.3).
+pub fn order_own(marker: &str, front: &str) -> String {
+    order(marker, front).replace(
+        "- repos/app/src/widget.rs\n",
+        &format!("- repos/app/src/{marker}.rs\n"),
+    )
+}
+
 /// The marker `order()` put in a file's objective.
 pub fn marker_of(text: &str) -> String {
     text.split("**Objective:** The widget ")

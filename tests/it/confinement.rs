@@ -307,7 +307,10 @@ fn a_link_fifo_or_hard_link_planted_at_a_runs_log_is_held_never_written_through(
         s.deliver(
             "walt",
             name,
-            &order_for(&format!("m-log{i}"), &["repos/app/src/widget.rs"]),
+            &order_for(
+                &format!("m-log{i}"),
+                &[&format!("repos/app/src/widget{i}.rs")],
+            ),
         );
     }
     wait_for("all three runs ended and answered", || {

@@ -71,7 +71,7 @@ fn a_missing_or_broken_config_exits_3_with_what_to_do() {
 fn submit_delivers_atomically_and_the_daemon_routes_it() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    let f = s.write("req.md", &order("m-submit", ""));
+    let f = s.write("req.md", &order_own("m-submit", ""));
     let o = s.walt(&["submit", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let printed = stdout(&o);
@@ -94,7 +94,7 @@ fn submit_delivers_atomically_and_the_daemon_routes_it() {
     // A bad order is refused by submit and nothing is delivered.
     let bad = s.write(
         "bad.md",
-        &order("m-bad", "").replace("is polished.", "is polished"),
+        &order_own("m-bad", "").replace("is polished.", "is polished"),
     );
     let o = s.walt(&["submit", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
@@ -112,7 +112,7 @@ fn hostile_files_are_held_as_they_are_and_nothing_is_opened_through_them() {
     let inbox = s.path("inbox/chip");
     symlink(s.path("state/journal.jsonl"), inbox.join("link.md")).unwrap();
     symlink(s.path("state"), inbox.join("dirlink.md")).unwrap();
-    std::fs::write(s.path("state/victim.md"), order("m-victim", "")).unwrap();
+    std::fs::write(s.path("state/victim.md"), order_own("m-victim", "")).unwrap();
     std::fs::hard_link(s.path("state/victim.md"), inbox.join("hard.md")).unwrap();
     let fifo = std::ffi::CString::new(inbox.join("pipe.md").to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
@@ -209,7 +209,7 @@ fn hostile_files_are_held_as_they_are_and_nothing_is_opened_through_them() {
 fn a_slow_hand_drop_is_never_read_half_written() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    let text = order("m-slow", "");
+    let text = order_own("m-slow", "");
     let (first, rest) = text.split_at(text.len() / 2);
     let path = s.path("inbox/walt/slow.md");
     let mut f = std::fs::File::create(&path).unwrap();
@@ -238,7 +238,7 @@ fn a_burst_of_2000_is_taken_exactly_once() {
         s.deliver(
             "walt",
             &format!("burst-{i:04}.md"),
-            &order(&format!("m{i:04}"), "to: chip\n"),
+            &order_own(&format!("m{i:04}"), "to: chip\n"),
         );
     }
     wait_for("2000 deliveries accepted", || {
@@ -283,11 +283,11 @@ fn a_burst_of_2000_is_taken_exactly_once() {
 fn orders_dropped_while_the_daemon_was_down_are_taken_on_restart() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-a", ""));
+    s.deliver("walt", "a.md", &order_own("m-a", ""));
     wait_for("a", || count_marker(&s, "m-a") == 2);
     d.stop();
-    s.deliver("walt", "b.md", &order("m-b", ""));
-    s.write("inbox/walt/c.md", &order("m-c", ""));
+    s.deliver("walt", "b.md", &order_own("m-b", ""));
+    s.write("inbox/walt/c.md", &order_own("m-c", ""));
     let d = Daemon::start(&s);
     wait_for("b and c", || {
         count_marker(&s, "m-b") == 2 && count_marker(&s, "m-c") == 2
@@ -306,7 +306,7 @@ fn orders_dropped_while_the_daemon_was_down_are_taken_on_restart() {
 fn a_torn_last_journal_record_is_dropped_and_a_corrupt_middle_stops_with_3() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-a", ""));
+    s.deliver("walt", "a.md", &order_own("m-a", ""));
     wait_for("a", || count_marker(&s, "m-a") == 2);
     d.stop();
     let journal = s.read("state/journal.jsonl");
@@ -338,7 +338,7 @@ fn a_torn_last_journal_record_is_dropped_and_a_corrupt_middle_stops_with_3() {
 fn status_json_lists_open_orders_and_inbox_depths() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-a", ""));
+    s.deliver("walt", "a.md", &order_own("m-a", ""));
     wait_for("a", || count_marker(&s, "m-a") == 2);
     d.stop();
     let st = s.status();
@@ -373,7 +373,7 @@ fn status_json_lists_open_orders_and_inbox_depths() {
 fn every_log_line_has_the_spec_fields_at_the_top_level() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-a", ""));
+    s.deliver("walt", "a.md", &order_own("m-a", ""));
     wait_for("a", || count_marker(&s, "m-a") == 2);
     d.stop();
     for r in s.log() {
@@ -404,7 +404,7 @@ fn kill_9_twenty_times_during_a_stream_loses_and_duplicates_nothing() {
         let root = s.root().to_path_buf();
         std::thread::spawn(move || {
             for i in 0..total {
-                let text = order(&format!("k{i:04}"), "to: chip\n");
+                let text = order_own(&format!("k{i:04}"), "to: chip\n");
                 let tmp = root.join(format!("inbox/walt/tmp/k{i}.md"));
                 std::fs::write(&tmp, text).unwrap();
                 std::fs::rename(&tmp, root.join(format!("inbox/walt/new/k{i}.md"))).unwrap();
@@ -493,7 +493,7 @@ fn claims_racing_the_daemons_listings_never_make_an_order_look_missing() {
         s.deliver(
             "walt",
             &format!("c{i:03}.md"),
-            &order(&format!("c{i:03}"), "to: chip\n"),
+            &order_own(&format!("c{i:03}"), "to: chip\n"),
         );
     }
     let mut claimed = 0;
@@ -529,7 +529,7 @@ fn claims_during_start_up_never_duplicate_an_order() {
         s.deliver(
             "walt",
             &format!("c{i:03}.md"),
-            &order(&format!("c{i:03}"), "to: chip\n"),
+            &order_own(&format!("c{i:03}"), "to: chip\n"),
         );
     }
     wait_for("all routed", || s.ls("inbox/chip/new").len() == 200);
@@ -589,7 +589,7 @@ fn status_says_whether_the_daemon_runs_and_submit_warns_when_none_does() {
         text.starts_with(&format!("daemon: running (pid {pid}, up ")),
         "{text}"
     );
-    let f = s.write("x.md", &order("m-alive", ""));
+    let f = s.write("x.md", &order_own("m-alive", ""));
     let o = s.walt(&["submit", f.to_str().unwrap()]);
     assert!(!stderr(&o).contains("no daemon"), "{}", stderr(&o));
     d.kill9();
@@ -602,7 +602,7 @@ fn status_says_whether_the_daemon_runs_and_submit_warns_when_none_does() {
         text.starts_with("daemon: NOT RUNNING (last seen "),
         "{text}"
     );
-    let f = s.write("y.md", &order("m-dead", ""));
+    let f = s.write("y.md", &order_own("m-dead", ""));
     let o = s.walt(&["submit", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "it still delivers");
     assert!(

@@ -40,7 +40,7 @@ fn a_crash_at_every_durable_step_loses_and_duplicates_nothing() {
             s.deliver(
                 "walt",
                 &format!("p{i}.md"),
-                &order(&format!("p{i}"), "to: chip\n"),
+                &order_own(&format!("p{i}"), "to: chip\n"),
             );
         }
         s.write("inbox/walt/bad.md", "**Objective:** nothing else\n");
@@ -105,7 +105,7 @@ fn a_crash_while_claiming_loses_and_duplicates_nothing() {
         s.deliver(
             "walt",
             &format!("c{i}.md"),
-            &order(&format!("c{i}"), "to: chip\n"),
+            &order_own(&format!("c{i}"), "to: chip\n"),
         );
     }
     wait_for("four orders", || s.ls("inbox/chip/new").len() == 4);
@@ -184,7 +184,7 @@ fn a_crash_at_every_durable_step_with_a_command_agent_finishes_each_order_once()
             s.deliver(
                 "walt",
                 &format!("q{i}.md"),
-                &order(&format!("q{i}"), "to: chip\n"),
+                &order_own(&format!("q{i}"), "to: chip\n"),
             );
         }
         s.write("inbox/walt/bad.md", "**Objective:** nothing else\n");

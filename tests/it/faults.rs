@@ -30,7 +30,7 @@ fn a_full_disk_pauses_the_daemon_which_resumes_by_itself_when_space_is_back() {
     for i in 0..10_000 {
         let m = format!("f{i:05}");
         let tmp = s.path(&format!("inbox/walt/tmp/{m}.md"));
-        if std::fs::write(&tmp, order(&m, "to: chip\n")).is_err() {
+        if std::fs::write(&tmp, order_own(&m, "to: chip\n")).is_err() {
             let _ = std::fs::remove_file(&tmp);
             break;
         }
@@ -146,7 +146,7 @@ fn an_fsync_error_stops_the_daemon_and_a_restart_loses_nothing() {
         s.deliver(
             "walt",
             &format!("e{i:02}.md"),
-            &order(&format!("e{i:02}"), "to: chip\n"),
+            &order_own(&format!("e{i:02}"), "to: chip\n"),
         );
     }
     let status = loop {
@@ -194,7 +194,7 @@ fn an_inotify_queue_overflow_loses_no_order() {
         s.deliver(
             "walt",
             &format!("o{i:03}.md"),
-            &order(&format!("o{i:03}"), "to: chip\n"),
+            &order_own(&format!("o{i:03}"), "to: chip\n"),
         );
     }
     wait_for("all 400 taken", || s.ls("inbox/chip/new").len() == 400);
@@ -248,7 +248,7 @@ fn a_full_disk_ends_command_agents_runs_which_run_again_once_when_space_is_back(
     for i in 0..20 {
         s.write(
             &format!("inbox/walt/tmp/r{i}.md"),
-            &order(&format!("r{i:02}"), "to: rex\n"),
+            &order_own(&format!("r{i:02}"), "to: rex\n"),
         );
     }
     {

@@ -155,8 +155,8 @@ fn completions_and_man_page_come_from_the_cli_definition() {
 fn walt_log_filters_by_order_and_event() {
     let s = Studio::new();
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-a", ""));
-    s.deliver("walt", "b.md", &order("m-b", ""));
+    s.deliver("walt", "a.md", &order_own("m-a", ""));
+    s.deliver("walt", "b.md", &order_own("m-b", ""));
     wait_for("two orders", || s.ls("inbox/chip/new").len() == 2);
     d.stop();
     let o = s.walt(&["log", "--order", "0002"]);

@@ -18,7 +18,7 @@ fn held(s: &Studio) -> Vec<String> {
 #[test]
 fn hostile_names_are_taken_or_held_once_and_shown_escaped() {
     let s = Studio::new();
-    let good = order("m-name", "");
+    let good = order_own("m-name", "");
     let names: Vec<Vec<u8>> = vec![
         b"new\nline.md".to_vec(),
         b"\x1b[31mred\x1b[0m.md".to_vec(),
@@ -68,24 +68,28 @@ fn hostile_names_are_taken_or_held_once_and_shown_escaped() {
 #[test]
 fn hostile_contents_are_held_with_their_problems_or_taken_whole() {
     let s = Studio::new();
-    let good = order("m-ok", "");
+    let good = order_own("m-ok", "");
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
         ("nul.md", format!("{good}\0tail").into_bytes(), false),
         (
             "bom.md",
-            [b"\xEF\xBB\xBF".to_vec(), order("m-bom", "").into_bytes()].concat(),
+            [
+                b"\xEF\xBB\xBF".to_vec(),
+                order_own("m-bom", "").into_bytes(),
+            ]
+            .concat(),
             true,
         ),
         (
             "hugeline.md",
-            order(&format!("m-{}", "x".repeat(60_000)), "").into_bytes(),
+            order_own(&format!("m-{}", "x".repeat(60_000)), "").into_bytes(),
             false,
         ),
         ("empty.md", Vec::new(), false),
         ("binary.md", (0..=255u8).cycle().take(4096).collect(), false),
         (
             "crlf.md",
-            order("m-crlf", "").replace('\n', "\r\n").into_bytes(),
+            order_own("m-crlf", "").replace('\n', "\r\n").into_bytes(),
             true,
         ),
     ];
@@ -94,7 +98,7 @@ fn hostile_contents_are_held_with_their_problems_or_taken_whole() {
     }
     // A file still being written: appended to slowly, closed only at the end.
     let growing = s.path("inbox/walt/growing.md");
-    let text = order("m-growing", "");
+    let text = order_own("m-growing", "");
     let writer = std::thread::spawn(move || {
         let mut f = std::fs::File::create(&growing).unwrap();
         for chunk in text.as_bytes().chunks(40) {
@@ -150,13 +154,13 @@ fn a_stray_name_with_a_huge_id_cannot_stop_routing_or_a_restart() {
     );
     s.write("inbox/walt/done/999999999997-planted.md", "nor this\n");
     let d = Daemon::start(&s);
-    s.deliver("walt", "a.md", &order("m-stray", ""));
+    s.deliver("walt", "a.md", &order_own("m-stray", ""));
     wait_for("the request routed under a small id", || {
         s.events("0001").contains(&"order.written".to_string())
     });
     assert_eq!(d.stop(), Some(0));
     let d = Daemon::start(&s);
-    s.deliver("walt", "b.md", &order("m-stray2", ""));
+    s.deliver("walt", "b.md", &order_own("m-stray2", ""));
     wait_for("routing after a restart", || {
         s.events("0002").contains(&"order.written".to_string())
     });
@@ -178,7 +182,7 @@ fn a_second_daemon_cannot_serve_a_studio_whose_lock_file_was_moved() {
         s.deliver(
             "walt",
             &format!("a{i}.md"),
-            &order(&format!("m-a{i:02}"), "to: chip\n"),
+            &order_own(&format!("m-a{i:02}"), "to: chip\n"),
         );
     }
     std::fs::rename(s.path("state/walt.lock"), s.path("state/walt.lock.aside")).unwrap();
@@ -196,7 +200,7 @@ fn a_second_daemon_cannot_serve_a_studio_whose_lock_file_was_moved() {
         s.deliver(
             "walt",
             &format!("a{i}.md"),
-            &order(&format!("m-a{i:02}"), "to: chip\n"),
+            &order_own(&format!("m-a{i:02}"), "to: chip\n"),
         );
     }
     wait_for("every request routed", || {

@@ -22,5 +22,6 @@ mod parse_rules;
 mod profiles;
 mod purity;
 mod real_agents;
+mod reservations;
 mod routing;
 mod service;

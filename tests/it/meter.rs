@@ -21,7 +21,7 @@ impl Counter for Words {
 fn request(id: u64, words: usize) -> String {
     let pad = vec!["word"; words].join(" ");
     format!(
-        "---\nto: chip\n---\n**Objective:** The widget w{id} is polished.\n\n**Acceptance:**\n- it passes {pad}\n- b passes\n- c passes\n\n**Files:**\n- repos/app/src/w.rs\n\n**Branching:**\n- halt-with-note if gone\n"
+        "---\nto: chip\n---\n**Objective:** The widget w{id} is polished.\n\n**Acceptance:**\n- it passes {pad}\n- b passes\n- c passes\n\n**Files:**\n- repos/app/src/w{id}.rs\n\n**Branching:**\n- halt-with-note if gone\n"
     )
 }
 
@@ -234,7 +234,7 @@ fn forty_requests_under_a_small_ceiling_end_to_end() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("all forty accepted and walt held back", || {
@@ -290,7 +290,7 @@ fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("walt to take what fits", || {
@@ -299,7 +299,7 @@ fn a_restart_with_much_in_flight_starts_under_the_ceiling() {
     d.stop();
     let before = s.log().len();
     let d = Daemon::start(&s);
-    s.deliver("walt", "late.md", &order("q-late", "to: chip\n"));
+    s.deliver("walt", "late.md", &order_own("q-late", "to: chip\n"));
     wait_for("the late request seen", || {
         s.log()
             .iter()
@@ -337,7 +337,7 @@ fn a_handoff_brief_left_by_a_crash_is_not_overwritten_or_tripped_over() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("a handoff", || s.log_count("meter.handoff") > 0);
@@ -373,7 +373,7 @@ fn status_shows_the_meter_after_a_handoff_on_start() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("every request routed", || {
@@ -415,7 +415,7 @@ fn a_restart_past_the_ceiling_says_so_and_takes_nothing_new() {
         s.deliver(
             "walt",
             &format!("r{i:02}.md"),
-            &order(&format!("q{i:02}"), "to: chip\n"),
+            &order_own(&format!("q{i:02}"), "to: chip\n"),
         );
     }
     wait_for("every request routed", || {
@@ -425,7 +425,7 @@ fn a_restart_past_the_ceiling_says_so_and_takes_nothing_new() {
     s.small_meter(350, 400);
     let before = s.log().len();
     let d = Daemon::start(&s);
-    s.deliver("walt", "late.md", &order("q-late", "to: chip\n"));
+    s.deliver("walt", "late.md", &order_own("q-late", "to: chip\n"));
     wait_for("the late request taken into new/", || {
         s.log()
             .iter()

@@ -378,8 +378,8 @@ fn attention_items_have_stable_keys_and_counts_and_ack_closes_them_until_they_re
             .unwrap_or_default()
     };
     let item = |s: &Studio, key: &str| items(s).into_iter().find(|i| i["key"] == key);
-    s.deliver("walt", "a.md", &order("m-one", ""));
-    s.deliver("walt", "b.md", &order("m-two", ""));
+    s.deliver("walt", "a.md", &order_own("m-one", ""));
+    s.deliver("walt", "b.md", &order_own("m-two", ""));
     s.deliver("walt", "bad.md", "not a work order at all\n");
     wait_for("both routed by the rules", || {
         s.ls("inbox/chip/new").len() == 2
@@ -407,7 +407,7 @@ fn attention_items_have_stable_keys_and_counts_and_ack_closes_them_until_they_re
         .journal()
         .iter()
         .any(|r| r["event"] == "attention.ack" && r["key"] == "brain"));
-    s.deliver("walt", "c.md", &order("m-three", ""));
+    s.deliver("walt", "c.md", &order_own("m-three", ""));
     wait_for("the brain item again", || {
         item(&s, "brain").is_some_and(|i| i["count"] == 1)
     });

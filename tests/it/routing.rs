@@ -334,7 +334,7 @@ fn every_rule_end_to_end_with_reasons_on_record() {
     s.deliver(
         "walt",
         "c.md",
-        &e2e_order("The garden is watered.", &["repos/p/notes.txt"], ""),
+        &e2e_order("The garden is watered.", &["repos/p/garden.txt"], ""),
     );
     wait_for("no handler", || {
         s.ls("inbox/human/new").len() == 1 && s.log_count("recovery.escalate") == 1
@@ -347,7 +347,7 @@ fn every_rule_end_to_end_with_reasons_on_record() {
         "d.md",
         &e2e_order(
             "The parser is audited.",
-            &["repos/p/src/lib.rs"],
+            &["repos/p/src/parse.rs"],
             "to: rex\noverride: rex wrote this parser\n",
         ),
     );
@@ -473,7 +473,7 @@ fn a_why_note_left_by_a_crash_does_not_block_holding_the_request() {
         "inbox/walt/new/0001-the-parser-is-audited.md",
         &e2e_order(
             "The parser is audited.",
-            &["repos/p/src/lib.rs"],
+            &["repos/p/src/parse.rs"],
             "to: rex\n",
         ),
     );
