@@ -90,6 +90,13 @@ pub enum Command {
         /// The order id.
         id: String,
     },
+    /// Serve MCP over standard input/output for one manual agent: its orders, lint, report
+    /// and submit as tools (a coding agent's MCP client works the studio without a shell).
+    Mcp {
+        /// The agent whose inbox the tools work.
+        #[arg(long)]
+        agent: String,
+    },
     /// Acknowledge what needs a person: close the attention item KEY (as `walt status` lists
     /// it), or every open item with --all. A condition that comes back opens its item again.
     Ack {

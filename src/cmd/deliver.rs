@@ -22,33 +22,59 @@ pub struct Want {
     pub prefix: String,
 }
 
-/// Lints `bytes` (printing the diagnostics to stderr, as `walt lint` prints them) and, when
-/// they are the kind wanted and have no errors, delivers them into `inbox/walt/new/`; returns
-/// the delivered file's name. Nothing is delivered otherwise.
+/// What a delivery came to: the delivered file's name or why nothing was delivered, and the
+/// diagnostics as `walt lint` prints them (empty when there are none).
+pub struct Delivery {
+    pub delivered: Result<String>,
+    pub rendered: String,
+}
+
+/// Lints `bytes` and, when they are the kind wanted and have no errors, delivers them into
+/// `inbox/walt/new/`. Nothing is delivered otherwise. The command line prints the diagnostics
+/// to stderr; the MCP server returns them.
 pub fn lint_and_deliver(
     inbox: Dir,
     name: &str,
     bytes: &[u8],
     agents: &[AgentName],
     want: Want,
-) -> Result<String> {
+) -> Delivery {
     let linted = lint::lint(name, bytes, Some(agents));
-    if !linted.diagnostics.is_empty() {
-        eprint!("{}", lint::render(name, &linted));
-    }
-    if linted.kind != want.kind {
-        return Err(want.otherwise);
-    }
-    if diagnostic::has_errors(&linted.diagnostics) {
-        return Err(Error::No(
+    let rendered = if linted.diagnostics.is_empty() {
+        String::new()
+    } else {
+        lint::render(name, &linted)
+    };
+    let delivered = if linted.kind != want.kind {
+        Err(want.otherwise)
+    } else if diagnostic::has_errors(&linted.diagnostics) {
+        Err(Error::No(
             "not delivered: fix the errors above and send it again".into(),
-        ));
-    }
-    submit::deliver_as(inbox, bytes, &want.prefix).map_err(|e| {
-        Error::No(format!(
-            "could not deliver {name}: {e}; nothing was delivered"
         ))
-    })
+    } else {
+        submit::deliver_as(inbox, bytes, &want.prefix).map_err(|e| {
+            Error::No(format!(
+                "could not deliver {name}: {e}; nothing was delivered"
+            ))
+        })
+    };
+    Delivery {
+        delivered,
+        rendered,
+    }
+}
+
+/// `lint_and_deliver`, with the diagnostics on stderr.
+fn deliver_printing(
+    inbox: Dir,
+    name: &str,
+    bytes: &[u8],
+    agents: &[AgentName],
+    want: Want,
+) -> Result<String> {
+    let d = lint_and_deliver(inbox, name, bytes, agents, want);
+    eprint!("{}", d.rendered);
+    d.delivered
 }
 
 pub fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> Result {
@@ -68,14 +94,14 @@ pub fn submit(cli_root: &Option<PathBuf>, file: &Path, to: Option<&str>) -> Resu
         prefix: "submit".into(),
     };
     let inbox = cmd::open_inbox(&root, &path)?;
-    let delivered = lint_and_deliver(inbox, &name, &bytes, &cfg.agent_names(), want)?;
+    let delivered = deliver_printing(inbox, &name, &bytes, &cfg.agent_names(), want)?;
     println!("{}", path.join("inbox/walt/new").join(delivered).display());
     warn_if_no_daemon(&root);
     Ok(())
 }
 
 /// Says, after a delivery, that nobody will take it until a daemon runs.
-fn warn_if_no_daemon(root: &Dir) {
+pub fn warn_if_no_daemon(root: &Dir) {
     let Ok(state) = root.open_dir("state") else {
         return;
     };
@@ -114,7 +140,7 @@ pub fn report(cli_root: &Option<PathBuf>, id: &str, status: &str, file: Option<&
         prefix: format!("report-{id}"),
     };
     let inbox = cmd::open_inbox(&root, &path)?;
-    let delivered = lint_and_deliver(inbox, &name, &bytes, &cfg.agent_names(), want)?;
+    let delivered = deliver_printing(inbox, &name, &bytes, &cfg.agent_names(), want)?;
     println!("{}", path.join("inbox/walt/new").join(delivered).display());
     warn_if_no_daemon(&root);
     Ok(())

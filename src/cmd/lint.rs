@@ -61,6 +61,24 @@ pub fn lint(name: &str, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted {
     }
 }
 
+/// Lints a document as the kind it is meant to be (the MCP server's `lint`, told which).
+pub fn lint_as(kind: Kind, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted {
+    let (text, _) = parse::decode(bytes);
+    let ctx = Context {
+        agents,
+        author: Author::Person,
+    };
+    let diagnostics = match kind {
+        Kind::Report => parse::parse_report(bytes, ctx).diagnostics,
+        _ => parse::parse_order(bytes, ctx).diagnostics,
+    };
+    Linted {
+        kind,
+        diagnostics,
+        text,
+    }
+}
+
 /// The text `walt lint` prints for one file.
 pub fn render(name: &str, linted: &Linted) -> String {
     if linted.diagnostics.is_empty() {

@@ -13,6 +13,7 @@ pub mod init;
 pub mod lint;
 pub mod logview;
 pub mod manual;
+pub mod mcp;
 pub mod status;
 pub mod trace;
 
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Cancel { ref id } => decide::decide(root, id, PersonDecision::Cancel),
         Command::Unblock { ref id } => decide::decide(root, id, PersonDecision::Unblock),
         Command::Ack { ref key, all } => decide::ack(root, key.as_deref(), all),
+        Command::Mcp { ref agent } => mcp::command(root, agent),
     }
 }
 

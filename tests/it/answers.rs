@@ -422,7 +422,11 @@ fn halted_escalates_with_its_note_and_rerouted_goes_where_branching_allows() {
         "",
     );
     assert_eq!(send(&s, &a_id, "halted", &halted).status.code(), Some(0));
-    wait_for("escalation", || s.ls("inbox/human/new").len() == 1);
+    // The file is written before its record is journaled: wait for both, or the next
+    // submit could take this escalation for its own order's.
+    wait_for("escalation", || {
+        s.ls("inbox/human/new").len() == 1 && s.log_count("recovery.escalate") == 1
+    });
     assert!(s
         .read(&format!("inbox/human/new/{}", s.ls("inbox/human/new")[0]))
         .contains("the widget was removed last week"));

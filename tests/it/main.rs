@@ -16,6 +16,7 @@ mod faults;
 mod fixture;
 mod guide;
 mod hostile;
+mod mcp;
 mod meter;
 mod operating;
 mod parse_rules;
