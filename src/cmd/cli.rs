@@ -97,6 +97,9 @@ pub enum Command {
         #[arg(long)]
         agent: String,
     },
+    /// The studio live in the terminal: the daemon, Walt's meter, runs, orders and what
+    /// needs a person; up/down select, Enter traces an order, `a` acknowledges, `q` quits.
+    Top,
     /// Acknowledge what needs a person: close the attention item KEY (as `walt status` lists
     /// it), or every open item with --all. A condition that comes back opens its item again.
     Ack {

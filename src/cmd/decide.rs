@@ -52,8 +52,33 @@ pub fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> Res
 pub fn ack(cli_root: &Option<PathBuf>, key: Option<&str>, all: bool) -> Result {
     let (path, root, _cfg) = cmd::open_studio(cli_root)?;
     let state = cmd::open_state(&root, &path)?;
+    let (key, name) = ack_in(&state, &path, key, all)?;
+    println!(
+        "ack {}: recorded in state/decisions/{name}; the daemon journals it (attention.ack)",
+        if key == crate::coord::attention::ALL {
+            "--all"
+        } else {
+            &key
+        }
+    );
+    if !crate::cmd::alive::daemon(&state).running {
+        eprintln!(
+            "walt: warning: no daemon is running; the acknowledgement is taken when one starts"
+        );
+    }
+    Ok(())
+}
+
+/// Leaves an acknowledgement of `key` (or of every open item) in `state/decisions/`, checked
+/// against what is open now; returns the key and the decision's file name (for `walt top` too).
+pub fn ack_in(
+    state: &cap_std::fs::Dir,
+    path: &std::path::Path,
+    key: Option<&str>,
+    all: bool,
+) -> Result<(String, String)> {
     let mut open = crate::coord::attention::Attention::default();
-    journal::read(&state, |_, r| open.apply(&r))?;
+    journal::read(state, |_, r| open.apply(&r))?;
     let key = match (key, all) {
         (_, true) => crate::coord::attention::ALL.to_string(),
         (Some(k), false) if open.is_open(k) => k.to_string(),
@@ -71,21 +96,8 @@ pub fn ack(cli_root: &Option<PathBuf>, key: Option<&str>, all: bool) -> Result {
         }
         (None, false) => return Err(Error::Usage("name an item's KEY, or --all".into())),
     };
-    let name = leave(&state, &path, "ack", &key)?;
-    println!(
-        "ack {}: recorded in state/decisions/{name}; the daemon journals it (attention.ack)",
-        if key == crate::coord::attention::ALL {
-            "--all"
-        } else {
-            &key
-        }
-    );
-    if !crate::cmd::alive::daemon(&state).running {
-        eprintln!(
-            "walt: warning: no daemon is running; the acknowledgement is taken when one starts"
-        );
-    }
-    Ok(())
+    let name = leave(state, path, "ack", &key)?;
+    Ok((key, name))
 }
 
 /// Leaves a decision in `state/decisions/` (written aside, then renamed in whole).

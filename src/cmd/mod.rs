@@ -15,6 +15,7 @@ pub mod logview;
 pub mod manual;
 pub mod mcp;
 pub mod status;
+pub mod top;
 pub mod trace;
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Unblock { ref id } => decide::decide(root, id, PersonDecision::Unblock),
         Command::Ack { ref key, all } => decide::ack(root, key.as_deref(), all),
         Command::Mcp { ref agent } => mcp::command(root, agent),
+        Command::Top => top::command(root),
     }
 }
 

@@ -26,3 +26,4 @@ mod real_agents;
 mod reservations;
 mod routing;
 mod service;
+mod top;
