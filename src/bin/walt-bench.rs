@@ -16,6 +16,11 @@
 //!   that costs nothing; the difference is what metering costs per routed order.
 //! - intake while the brain thinks: hand-dropped orders' drop-to-accepted p50/p99 with the
 //!   daemon idle and during a 30 s brain call, in the same run (the loop must not wait).
+//! - submitting: orders delivered through one `walt mcp` session against one `walt submit`
+//!   process each, interleaved.
+//!
+//! Every burst order has Files of its own, so reservations (no two orders in flight over one
+//! file) are on and hold nothing back: the burst measures routing with them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -427,6 +432,28 @@ fn main() {
         free.as_secs_f64() * 1e6 / n as f64
     );
     println!("  metering                  {:.1} µs/order = {:.1}% of deciding, {:.2}% of routing end to end", meter_cost.as_secs_f64() * 1e6 / n as f64, 100.0 * meter_cost.as_secs_f64() / metered.as_secs_f64(), 100.0 * (meter_cost.as_secs_f64() / n as f64) / (routed_t.as_secs_f64() / n as f64));
+    // Submitting over MCP (one `walt mcp` session) against one `walt submit` process an order,
+    // interleaved, both with no daemon (delivery alone is measured).
+    let m = 200.min(n);
+    let (mut mc, mut sp) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        mc.push(mcp_submits(&work.join(format!("mcp{r}")), m));
+        sp.push(process_submits(&work.join(format!("proc{r}")), m));
+    }
+    let (mcp_t, proc_t) = (median(mc), median(sp));
+    println!(
+        "
+submitting {m} orders (median of {rounds} interleaved rounds):"
+    );
+    println!(
+        "  walt submit processes     {:>8.0} orders/s   (baseline)",
+        per_sec(m, proc_t)
+    );
+    println!(
+        "  MCP submit, one session   {:>8.0} orders/s   {:.2}x the processes",
+        per_sec(m, mcp_t),
+        proc_t.as_secs_f64() / mcp_t.as_secs_f64()
+    );
     if args.iter().any(|a| a == "--big") {
         let (rss, took) = rss_in_flight(&work.join("rss"), 10_000);
         println!(
@@ -440,6 +467,111 @@ fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// `m` submits over one `walt mcp` session, speaking JSON-RPC lines on its stdio as an MCP
+/// client does; timed from the first call to the last answer.
+fn mcp_submits(dir: &Path, m: usize) -> Duration {
+    init_studio(dir);
+    let mut child = Command::new(walt_bin())
+        .arg("--root")
+        .arg(dir)
+        .args(["mcp", "--agent", "chip"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("walt mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    fn call(
+        stdin: &mut std::process::ChildStdin,
+        stdout: &mut std::io::BufReader<std::process::ChildStdout>,
+        id: usize,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        use std::io::BufRead;
+        let msg =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(stdin, "{msg}").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "walt mcp ended");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+    call(
+        &mut stdin,
+        &mut stdout,
+        0,
+        "initialize",
+        serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "walt-bench", "version": "0"}}),
+    );
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    let t = Instant::now();
+    for i in 1..=m {
+        let r = call(
+            &mut stdin,
+            &mut stdout,
+            i,
+            "tools/call",
+            serde_json::json!({"name": "submit", "arguments": {"text": request(i)}}),
+        );
+        assert_eq!(r["result"]["isError"], false, "{r}");
+    }
+    let took = t.elapsed();
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(
+        std::fs::read_dir(dir.join("inbox/walt/new"))
+            .unwrap()
+            .count(),
+        m
+    );
+    took
+}
+
+/// `m` submits, one `walt submit` process each.
+fn process_submits(dir: &Path, m: usize) -> Duration {
+    init_studio(dir);
+    let files: Vec<PathBuf> = (1..=m)
+        .map(|i| {
+            let p = dir.join(format!("req{i}.md"));
+            std::fs::write(&p, request(i)).unwrap();
+            p
+        })
+        .collect();
+    let t = Instant::now();
+    for f in &files {
+        let ok = Command::new(walt_bin())
+            .arg("--root")
+            .arg(dir)
+            .arg("submit")
+            .arg(f)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let took = t.elapsed();
+    assert_eq!(
+        std::fs::read_dir(dir.join("inbox/walt/new"))
+            .unwrap()
+            .count(),
+        m
+    );
+    took
 }
 
 /// The daemon's peak resident memory (VmHWM), in MiB.
