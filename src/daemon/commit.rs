@@ -8,7 +8,8 @@
 //! person's index holds or what else is uncommitted beside them; `HEAD` moves by
 //! compare-and-swap; the real index is then brought up to date for those paths alone. No hook
 //! runs (`core.hooksPath=/dev/null`; plumbing runs none anyway but `reference-transaction`), no
-//! fsmonitor, no signing prompt. A commit that already carries this order's and attempt's
+//! fsmonitor, no signing prompt, and no config but the repository's own (a run may have
+//! written the daemon's global git config through its profile). A commit that already carries this order's and attempt's
 //! trailers is found and named instead of made twice (a daemon that stopped after committing
 //! and before journaling `order.done` commits nothing again).
 
@@ -68,6 +69,11 @@ fn git(repo: &Path) -> Command {
         .env("GIT_DIR", repo.join(".git"))
         .env("GIT_WORK_TREE", repo)
         .env("GIT_CEILING_DIRECTORIES", repo.parent().unwrap_or(repo))
+        // Only the repository's own config, which no run can write (its `.git` is read-only
+        // to runs): a profile may let a run write the daemon's ~/.gitconfig, and a filter
+        // planted there would run here, unconfined (tests/it/commits.rs tries it).
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_OPTIONAL_LOCKS", "0")
         .stdin(Stdio::null());

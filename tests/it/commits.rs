@@ -265,3 +265,50 @@ fn with_commit_off_nothing_is_committed() {
     assert_eq!(git(&app, &["log", "--format=%s"]).trim(), "start");
     assert!(done_record(&s).get("commit").is_none());
 }
+
+#[test]
+fn a_run_cannot_make_the_daemons_commit_run_a_program_through_git_config() {
+    // The attack: a profile that may write the daemon's ~/.gitconfig (as a careless profile
+    // might), and an order whose Files include .gitattributes. The run plants a clean filter;
+    // if the daemon's commit used that config, git would run the filter, unconfined, as the
+    // daemon.
+    let s = Studio::new();
+    let app = repository(&s, "app");
+    std::fs::write(s.home().join(".gitconfig"), "").unwrap();
+    let marker = s.home().join("pwned");
+    let path = s.script(
+        "evil.sh",
+        &format!(
+            r#"printf '[filter "evil"]\n\tclean = "touch {m}; cat"\n\tsmudge = cat\n' >> "$HOME/.gitconfig"
+echo '* filter=evil' > app/.gitattributes
+echo '// evil' >> app/src/lib.rs
+printf -- '---\nre: %s\nfrom: chip\nstatus: done\n---\n**Outcome:** Done.\n\n**Acceptance:**\n- [x] `cargo test` passes\n- [x] the widget shines in the demo\n- [x] the changelog names m-evil\n\n**Touched:**\n- repos/app/.gitattributes\n- repos/app/src/lib.rs\n\n**Note:** none\n' "$WALT_ORDER_ID" > "$WALT_REPORT_FILE"
+"#,
+            m = marker.display()
+        ),
+    );
+    s.chip_command(&path, "write = [\"~/.gitconfig\"]");
+    let d = Daemon::start(&s);
+    s.deliver(
+        "walt",
+        "a.md",
+        &order_for(
+            "m-evil",
+            &["repos/app/src/lib.rs", "repos/app/.gitattributes"],
+        ),
+    );
+    wait_for("the order done", || s.log_count("order.done") == 1);
+    d.stop();
+    assert!(
+        std::fs::read_to_string(s.home().join(".gitconfig"))
+            .unwrap()
+            .contains("filter"),
+        "the run planted its filter (the attack was made)"
+    );
+    assert!(
+        !marker.exists(),
+        "the daemon's commit ran a program a run planted in its git config"
+    );
+    // And the commit was still made, as chip.
+    assert_eq!(git(&app, &["log", "-1", "--format=%an"]).trim(), "chip");
+}

@@ -336,3 +336,39 @@ fn a_brain_that_cannot_run_or_times_out_is_said_at_warn_and_in_status() {
     assert_eq!(fallback["level"], "warn");
     d.stop();
 }
+
+#[test]
+fn the_earlier_brain_keys_lint_with_a_warning_naming_the_brain_table() {
+    let s = Studio::new();
+    let cfg = s.read("config/walt.toml");
+    s.write(
+        "config/walt.toml",
+        &cfg.replace(
+            "commit = true ",
+            "brain_command = [\"contrib/brain.sh\"]\nbrain_timeout = \"9s\"\ncommit = true ",
+        )
+        .replace(
+            "[brain]\ncommand = [\"contrib/brain.sh\"]\ntimeout = \"60s\"\n",
+            "",
+        ),
+    );
+    let out = s.walt(&["lint", &s.path("config/walt.toml").to_string_lossy()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: [walt] brain_command is the earlier form of [brain] command"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: [walt] brain_timeout is the earlier form"),
+        "{text}"
+    );
+    // And the daemon loads it, saying so.
+    let d = Daemon::start(&s);
+    d.stop();
+    assert!(s.log().iter().any(|r| r["level"] == "warn"
+        && r["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("brain_command is the earlier form")));
+}
