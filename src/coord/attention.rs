@@ -66,7 +66,8 @@ fn condition(r: &Record) -> Option<(String, String, String)> {
         "signal.silent-execution" => {
             Some((format!("silent:{path}"), kind("silent-execution"), reason))
         }
-        "daemon.paused" => Some((kind("paused"), kind("paused"), reason)),
+        // A pause is logged only (the disk is full); once resumed it is journaled.
+        "daemon.paused" | "daemon.resumed" => Some((kind("paused"), kind("paused"), reason)),
         _ if r.state == Some(State::Held) => Some((
             format!("held:{agent}/{path}"),
             kind("held"),

@@ -445,6 +445,16 @@ fn run_once(
             .with("resume_ms", resume_ms)
             .with("startup_ms", began.elapsed().as_millis() as u64),
     );
+    if let Some(free) = resumed {
+        // The pause could only be logged (the disk was full); now it is on record, as what
+        // needs a person (an attention item), until acknowledged.
+        shell.commit(vec![Record::new("daemon.resumed")
+            .level(Level::Warn)
+            .reason(format!(
+                "the disk was full: the daemon paused, and resumed by itself ({} KiB free now); find what filled it",
+                free / 1024
+            ))])?;
+    }
     let result = serve(&mut shell, rx, opts);
     // Every run ends with the daemon: its sandbox is ended here rather than left to the
     // kernel's parent-death signal, which a run still being set up has not armed yet.

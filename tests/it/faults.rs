@@ -84,6 +84,12 @@ fn a_full_disk_pauses_the_daemon_which_resumes_by_itself_when_space_is_back() {
         s.ls("inbox/walt/new").is_empty()
     });
     assert!(said("resumed after a full disk"));
+    // The pause is an attention item once it could be journaled.
+    wait_for("the paused item", || {
+        s.status()["attention"]["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|i| i["key"] == "paused"))
+    });
     assert!(
         d.child.try_wait().unwrap().is_none(),
         "the daemon is still the same"
