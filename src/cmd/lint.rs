@@ -10,6 +10,7 @@ use crate::model::order::AgentName;
 pub enum Kind {
     Order,
     Report,
+    Plan,
     Config,
 }
 
@@ -18,6 +19,7 @@ impl Kind {
         match self {
             Kind::Order => "work order",
             Kind::Report => "report",
+            Kind::Plan => "plan",
             Kind::Config => "config",
         }
     }
@@ -49,6 +51,13 @@ pub fn lint(name: &str, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted {
         agents,
         author: Author::Person,
     };
+    if parse::looks_like_plan(&text) {
+        return Linted {
+            kind: Kind::Plan,
+            diagnostics: parse::parse_plan(bytes, ctx).diagnostics,
+            text,
+        };
+    }
     let parsed = parse::parse_any(bytes, ctx);
     let kind = match parsed.value {
         Doc::Order(_) => Kind::Order,
@@ -70,6 +79,7 @@ pub fn lint_as(kind: Kind, bytes: &[u8], agents: Option<&[AgentName]>) -> Linted
     };
     let diagnostics = match kind {
         Kind::Report => parse::parse_report(bytes, ctx).diagnostics,
+        Kind::Plan => parse::parse_plan(bytes, ctx).diagnostics,
         _ => parse::parse_order(bytes, ctx).diagnostics,
     };
     Linted {

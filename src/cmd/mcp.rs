@@ -232,11 +232,7 @@ impl Server {
         let wanted = match arg.kind {
             LintKind::Order => Kind::Order,
             LintKind::Report => Kind::Report,
-            LintKind::Plan => {
-                return Ok(refused(
-                    "this walt does not parse plans yet; lint each part as an order",
-                ))
-            }
+            LintKind::Plan => Kind::Plan,
         };
         let name = format!("{}.md", wanted.as_str().replace(' ', "-"));
         let linted = lint::lint_as(wanted, arg.text.as_bytes(), Some(&agents));

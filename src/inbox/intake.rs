@@ -271,6 +271,21 @@ impl Intake {
             );
         }
         let (text, _) = parse::decode(&bytes);
+        if parse::looks_like_plan(&text) {
+            // Plans lint (issue 18) but are not run yet: said plainly, with what lint finds.
+            let plan = parse::parse_plan(&bytes, parse::Context::default());
+            return hold(
+                mb,
+                inbox,
+                folder,
+                name,
+                "it is a plan, which this walt checks (`walt lint` shows what it finds) but does not run yet; submit its parts as work orders",
+                &plan.diagnostics,
+                &text,
+                next_id,
+                batch,
+            );
+        }
         if !doc.is_ok() {
             return hold(
                 mb,

@@ -20,6 +20,7 @@ mod mcp;
 mod meter;
 mod operating;
 mod parse_rules;
+mod plans;
 mod profiles;
 mod purity;
 mod real_agents;

@@ -9,11 +9,13 @@ use crate::format::diagnostic::{has_errors, Diagnostic};
 use crate::model::order::{AgentName, Report, WorkOrder};
 
 mod order;
+mod plan;
 mod render;
 mod report;
 mod scan;
 
 pub use order::{check_path, parse_order};
+pub use plan::{looks_like_plan, parse_plan, Part, Plan};
 pub use render::{render_order, render_report};
 pub use report::parse_report;
 use scan::*;
