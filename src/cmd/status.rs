@@ -95,6 +95,8 @@ pub struct Status {
     pub runs: Vec<RunStatus>,
     /// Agents waiting after failed runs before their next: agent → the wait.
     pub backoff: BTreeMap<String, Backoff>,
+    /// Requests waiting for an order in flight over one of their Files: request → holder.
+    pub waiting: BTreeMap<String, String>,
     pub orders: Vec<OrderStatus>,
     pub inboxes: BTreeMap<String, Depth>,
     pub attention: Attention,
@@ -333,11 +335,25 @@ pub fn gather(
     } else {
         (Vec::new(), BTreeMap::new())
     };
+    // Only requests still waiting in inbox/walt/new/ (the snapshot may be a moment old).
+    let waiting: BTreeMap<String, String> = snapshot
+        .as_ref()
+        .and_then(|v| v["walt"]["waiting"].as_object().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(r, h)| Some((r, h.as_str()?.to_string())))
+        .filter(|(r, _)| {
+            crate::model::order::OrderId::parse(r)
+                .and_then(|id| ledger.entries.get(&id))
+                .is_some_and(|e| e.state == State::New && e.agent == "walt")
+        })
+        .collect();
     Ok(Status {
         daemon,
         walt,
         runs,
         backoff,
+        waiting,
         orders,
         inboxes,
         attention,
@@ -392,6 +408,14 @@ pub fn render(s: &Status) -> String {
                 }
             ));
         }
+        out.push('\n');
+    }
+    for (request, holder) in &s.waiting {
+        out.push_str(&format!(
+            "waiting: request {request} for order {holder}, which holds one of its Files\n"
+        ));
+    }
+    if !s.waiting.is_empty() {
         out.push('\n');
     }
     for (agent, b) in &s.backoff {

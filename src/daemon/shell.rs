@@ -433,6 +433,12 @@ impl Shell {
             "running": self.agents.running_ids(),
             "runs": self.agents.runs(),
             "backoff": self.agents.backoff(),
+            "waiting": self
+                .walt
+                .waiting_for()
+                .iter()
+                .map(|(r, h)| (r.to_string(), serde_json::Value::String(h.to_string())))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "watch": self.repos.degraded,
             "brain": self.walt.brain_trouble().or(self.brain.cannot()),
         });

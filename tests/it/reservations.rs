@@ -179,6 +179,16 @@ fn three_orders_for_one_file_go_out_one_at_a_time_in_order() {
         .filter(|r| r["event"] == "order.waiting")
         .collect();
     assert!(waiting.iter().all(|r| r["holder"] == "0001"), "{waiting:?}");
+    // Status says what waits on what.
+    wait_for("status to say what waits", || {
+        let st = s.status();
+        st["waiting"]["0002"] == "0001" && st["waiting"]["0003"] == "0001"
+    });
+    let text = stdout(&s.walt(&["status"]));
+    assert!(
+        text.contains("waiting: request 0002 for order 0001, which holds one of its Files"),
+        "{text}"
+    );
     // Each finishes, and the next goes out: in order.
     for (n, id) in ["0001", "0002", "0003"].iter().enumerate() {
         wait_for("the next written", || s.ls("inbox/chip/new").len() == 1);

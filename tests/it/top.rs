@@ -36,6 +36,7 @@ fn snapshot_of_a_frame_at_80_by_24() {
             quiet: true,
         }],
         backoff: BTreeMap::new(),
+        waiting: BTreeMap::new(),
         orders: vec![
             OrderStatus {
                 id: "0007".into(),
