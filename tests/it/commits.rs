@@ -55,13 +55,6 @@ fn repository(s: &Studio, name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn order_for(marker: &str, files: &[&str]) -> String {
-    format!(
-        "---\nto: chip\n---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n{}\n**Branching:**\n- halt-with-note if the widget is gone\n",
-        files.iter().map(|f| format!("- {f}\n")).collect::<String>()
-    )
-}
-
 /// A command agent that appends a line to each of its order's Files and reports `done`
 /// listing them; on a first attempt, when `sloppy`, it leaves a bullet out (rejected at review).
 fn agent(s: &Studio, sloppy: bool) {

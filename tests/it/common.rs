@@ -200,25 +200,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(s: &Studio) -> Daemon {
-        let started = s.log_count("daemon.started");
-        let mut d = Daemon::spawn(s);
-        wait_for("the daemon to start", || {
-            if let Ok(Some(status)) = d.child.try_wait() {
-                panic!("daemon exited with {status}: {}", s.daemon_err());
-            }
-            s.log()
-                .iter()
-                .filter(|r| r["event"] == "daemon.started" && r["level"] == "info")
-                .count()
-                > started
-        });
-        d
+        Daemon::start_with(s, &[])
     }
 
     /// Starts with more environment than a test's commands get (the PATH a CLI is on, an API
     /// key a profile passes through).
     pub fn start_with(s: &Studio, env: &[(&str, &str)]) -> Daemon {
-        let started = s.log_count("daemon.started");
+        let started = s
+            .log()
+            .iter()
+            .filter(|r| r["event"] == "daemon.started" && r["level"] == "info")
+            .count();
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -234,7 +226,11 @@ impl Daemon {
             if let Ok(Some(status)) = d.child.try_wait() {
                 panic!("daemon exited with {status}: {}", s.daemon_err());
             }
-            s.log_count("daemon.started") > started
+            s.log()
+                .iter()
+                .filter(|r| r["event"] == "daemon.started" && r["level"] == "info")
+                .count()
+                > started
         });
         d
     }
@@ -413,6 +409,14 @@ impl Studio {
 pub fn order(marker: &str, front: &str) -> String {
     format!(
         "---\n{front}---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n- repos/app/src/widget.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n"
+    )
+}
+
+/// A work order to chip over `files`, its objective naming `marker`.
+pub fn order_for(marker: &str, files: &[&str]) -> String {
+    format!(
+        "---\nto: chip\n---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n{}\n**Branching:**\n- halt-with-note if the widget is gone\n",
+        files.iter().map(|f| format!("- {f}\n")).collect::<String>()
     )
 }
 

@@ -8,12 +8,6 @@ use std::os::unix::fs::FileTypeExt;
 use crate::common::*;
 
 /// An order for chip whose Files are `files`.
-fn order_for(marker: &str, files: &[&str]) -> String {
-    format!(
-        "---\nto: chip\n---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n{}\n**Branching:**\n- halt-with-note if the widget is gone\n",
-        files.iter().map(|f| format!("- {f}\n")).collect::<String>()
-    )
-}
 
 /// A script body that reports `done` on `order_for(marker, …)`, touching `touched`.
 fn report_done(marker: &str, touched: &str) -> String {

@@ -6,12 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn order_for(marker: &str, file: &str) -> String {
-    format!(
-        "---\nto: chip\n---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n- {file}\n\n**Branching:**\n- halt-with-note if the widget is gone\n"
-    )
-}
-
 fn report_for(id: &str, marker: &str, status: &str, ticks: [&str; 3], file: &str) -> String {
     format!(
         "---\nre: {id}\nfrom: chip\nstatus: {status}\n---\n**Outcome:** The widget is polished.\n\n**Acceptance:**\n- {} `cargo test` passes\n- {} the widget shines in the demo\n- {} the changelog names {marker}\n\n**Touched:**\n- {file}\n\n**Note:** {}\n",
@@ -48,7 +42,7 @@ fn runs_in_progress_are_listed_with_pid_elapsed_and_quiet_time_and_a_cancel_ends
     s.deliver(
         "walt",
         "a.md",
-        &order_for("m-run", "repos/app/src/widget.rs"),
+        &order_for("m-run", &["repos/app/src/widget.rs"]),
     );
     wait_for("the run listed and quiet", || {
         let st = s.status();
@@ -145,13 +139,13 @@ fn a_setup_failure_costs_no_attempt_stops_the_agent_and_a_person_retry_runs_it_a
     s.deliver(
         "walt",
         "a.md",
-        &order_for("m-setup", "repos/app/src/widget.rs"),
+        &order_for("m-setup", &["repos/app/src/widget.rs"]),
     );
     wait_for("the setup failure", || s.log_count("run.setup-failed") == 1);
     s.deliver(
         "walt",
         "b.md",
-        &order_for("m-setup2", "repos/app/notes.txt"),
+        &order_for("m-setup2", &["repos/app/notes.txt"]),
     );
     wait_for("the second order queued", || {
         s.ls("inbox/chip/new").len() == 2
@@ -214,14 +208,14 @@ fn failed_runs_back_off_doubling_and_an_accepted_run_starts_it_over() {
     s.deliver(
         "walt",
         "a.md",
-        &order_for("m-flaky", "repos/app/src/widget.rs"),
+        &order_for("m-flaky", &["repos/app/src/widget.rs"]),
     );
     wait_for("the order done", || s.log_count("order.done") == 1);
     // After an accepted run the next failure waits the first wait again.
     s.deliver(
         "walt",
         "b.md",
-        &order_for("m-flaky2", "repos/app/src/widget.rs"),
+        &order_for("m-flaky2", &["repos/app/src/widget.rs"]),
     );
     wait_for("the second order done", || s.log_count("order.done") == 2);
     d.stop();
@@ -257,7 +251,7 @@ fn a_report_whose_status_contradicts_its_ticks_is_rejected_at_review_with_the_re
     s.deliver(
         "walt",
         "a.md",
-        &order_for("m-contra", "repos/app/src/widget.rs"),
+        &order_for("m-contra", &["repos/app/src/widget.rs"]),
     );
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
     assert!(s.walt(&["claim", "chip"]).status.success());
@@ -321,7 +315,7 @@ fn held_reports_name_the_file_as_dropped_say_they_were_taken_as_reports_and_what
     s.deliver(
         "walt",
         "b.md",
-        &order_for("m-done", "repos/app/src/widget.rs"),
+        &order_for("m-done", &["repos/app/src/widget.rs"]),
     );
     wait_for("routing", || s.ls("inbox/chip/new").len() == 1);
     assert!(s.walt(&["claim", "chip"]).status.success());

@@ -6,13 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::common::*;
 
-fn order_for(marker: &str, files: &[&str]) -> String {
-    format!(
-        "---\nto: chip\n---\n**Objective:** The widget {marker} is polished.\n\n**Acceptance:**\n- `cargo test` passes\n- the widget shines in the demo\n- the changelog names {marker}\n\n**Files:**\n{}\n**Branching:**\n- halt-with-note if the widget is gone\n",
-        files.iter().map(|f| format!("- {f}\n")).collect::<String>()
-    )
-}
-
 /// Runs one order whose run is `script` (its output lands in `repos/app/out.txt`, its File),
 /// for chip with the profile keys in `profile`; returns what it wrote.
 fn probe(s: &Studio, script: &str, profile: &str, env: &[(&str, &str)]) -> String {
@@ -371,4 +364,39 @@ fn the_earlier_brain_keys_lint_with_a_warning_naming_the_brain_table() {
             .as_str()
             .unwrap_or("")
             .contains("brain_command is the earlier form")));
+}
+
+#[test]
+fn a_run_cannot_reach_the_studio_through_links_it_makes_in_its_write_path() {
+    // The attack: the run may write ~/.tool; it plants a symbolic link and tries a hard link
+    // there to the journal, a FIFO, a helper that outlives it, and writes through each.
+    let s = Studio::new();
+    std::fs::create_dir_all(s.home().join(".tool")).unwrap();
+    let root = s.root().display().to_string();
+    let script = format!(
+        r#"
+ln -s {root}/config/walt.toml ~/.tool/cfg 2>/dev/null
+(echo planted >> ~/.tool/cfg) 2>/dev/null && echo "symlink: written" >> out.txt || echo "symlink: denied" >> out.txt
+(ln {root}/config/walt.toml ~/.tool/hard) 2>/dev/null && echo "hardlink: made" >> out.txt || echo "hardlink: denied" >> out.txt
+(mkfifo ~/.tool/fifo) 2>/dev/null && echo "fifo: made" >> out.txt || echo "fifo: denied" >> out.txt
+setsid sh -c 'sleep 2; echo late >> {root}/config/walt.toml' </dev/null >/dev/null 2>&1 &
+"#
+    );
+    let out = probe(&s, &script, "write = [\"~/.tool\"]", &[]);
+    // (The config as the test left it, chip's command in it: the run ends before its helper
+    // would write.)
+    let before = s.read("config/walt.toml");
+    assert!(out.contains("symlink: denied"), "{out}");
+    assert!(out.contains("hardlink: denied"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        s.read("config/walt.toml"),
+        before,
+        "the studio's config changed"
+    );
+    assert!(!s.home().join(".tool/hard").exists());
+    // A link left there does not widen the next run's grant: the profile is resolved again and
+    // still lies outside the studio.
+    let out2 = s.walt(&["lint", &s.path("config/walt.toml").to_string_lossy()]);
+    assert!(out2.status.success(), "{}", stdout(&out2));
 }

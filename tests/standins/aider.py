@@ -12,11 +12,6 @@ import datetime
 VERSION = "0.86.2"
 
 
-def fail(msg, code=1):
-    print(msg, file=sys.stderr)
-    sys.exit(code)
-
-
 def fmt_tokens(n):
     if n < 1000:
         return str(n)

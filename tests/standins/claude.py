@@ -12,11 +12,6 @@ import datetime
 VERSION = "2.0.62"
 
 
-def fail(msg, code=1):
-    print(msg, file=sys.stderr)
-    sys.exit(code)
-
-
 def main():
     args = sys.argv[1:]
     opts = {"print": False, "output": "text", "perm": "default", "tools": None, "verbose": False}

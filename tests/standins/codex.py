@@ -12,11 +12,6 @@ import datetime
 VERSION = "0.130.0"
 
 
-def fail(msg, code=1):
-    print(msg, file=sys.stderr)
-    sys.exit(code)
-
-
 def main():
     args = sys.argv[1:]
     if not args or args[0] not in ("exec", "e"):

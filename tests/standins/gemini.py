@@ -11,11 +11,6 @@ import datetime
 VERSION = "0.56.0"
 
 
-def fail(msg, code=1):
-    print(msg, file=sys.stderr)
-    sys.exit(code)
-
-
 def main():
     args = sys.argv[1:]
     opts = {"prompt": None, "output": "text", "approval": "default", "skip_trust": False}

@@ -5,6 +5,7 @@
 # Each stand-in CLI is this file followed by the CLI's own part, installed as one program.
 import os
 import re
+import sys
 
 
 def section(text, name):
@@ -113,3 +114,9 @@ def git(*args):
     except (OSError, subprocess.SubprocessError):
         return None
     return p.stdout if p.returncode == 0 else None
+
+
+def fail(msg, code=1):
+    """Says what went wrong on stderr and exits, as the CLIs do."""
+    print(msg, file=sys.stderr)
+    sys.exit(code)
