@@ -7,8 +7,6 @@ use std::os::unix::fs::FileTypeExt;
 
 use crate::common::*;
 
-/// An order for chip whose Files are `files`.
-
 /// A script body that reports `done` on `order_for(marker, …)`, touching `touched`.
 fn report_done(marker: &str, touched: &str) -> String {
     format!(
