@@ -23,10 +23,13 @@ pub fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> Res
             "no order {id} in this studio; `walt status` lists the open ones"
         )));
     };
-    let applies = match kind {
-        PersonDecision::Unblock => entry.state == State::Parked,
-        _ => entry.is_open() && entry.kind == Kind::Order,
-    };
+    // A plan's cancel, retry and unblock apply to its open parts (SPEC §9.2).
+    let open_plan = entry.kind == Kind::Plan && ledger.plans.get(&id).is_some_and(|p| !p.ended);
+    let applies = open_plan
+        || match kind {
+            PersonDecision::Unblock => entry.state == State::Parked,
+            _ => entry.is_open() && entry.kind == Kind::Order,
+        };
     if !applies {
         return Err(Error::No(format!(
             "cannot {} order {id}: it is {} in inbox/{}/ ({})",
@@ -35,7 +38,7 @@ pub fn decide(cli_root: &Option<PathBuf>, id: &str, kind: PersonDecision) -> Res
             entry.agent,
             match kind {
                 PersonDecision::Unblock => "only a parked order can be unblocked",
-                _ => "only an order in flight can be retried or cancelled",
+                _ => "only an order in flight or an open plan can be retried or cancelled",
             }
         )));
     }

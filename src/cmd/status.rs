@@ -97,6 +97,8 @@ pub struct Status {
     pub backoff: BTreeMap<String, Backoff>,
     /// Requests waiting for an order in flight over one of their Files: request → holder.
     pub waiting: BTreeMap<String, String>,
+    /// Open plans: parts done of all, what waits on what, spent against budget, time left.
+    pub plans: Vec<crate::coord::plans::PlanView>,
     pub orders: Vec<OrderStatus>,
     pub inboxes: BTreeMap<String, Depth>,
     pub attention: Attention,
@@ -348,12 +350,17 @@ pub fn gather(
                 .is_some_and(|e| e.state == State::New && e.agent == "walt")
         })
         .collect();
+    let plans = snapshot
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v["walt"]["plans"].clone()).ok())
+        .unwrap_or_default();
     Ok(Status {
         daemon,
         walt,
         runs,
         backoff,
         waiting,
+        plans,
         orders,
         inboxes,
         attention,
@@ -368,6 +375,24 @@ pub fn age(secs: u64) -> String {
         3600..=86399 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
         _ => format!("{}d{:02}h", secs / 86400, (secs % 86400) / 3600),
     }
+}
+
+/// A plan's first line: parts done, spent against budget, time left.
+pub fn plan_line(p: &crate::coord::plans::PlanView) -> String {
+    let budget = match p.budget {
+        Some(b) => format!("; spent {} of {b} tokens", p.spent),
+        None if p.spent > 0 => format!("; spent {} tokens", p.spent),
+        None => String::new(),
+    };
+    let time = match p.time_left_s {
+        Some(t) if t > 0 => format!("; {} left", age(t as u64)),
+        Some(t) => format!("; {} past its deadline", age((-t) as u64)),
+        None => String::new(),
+    };
+    format!(
+        "plan {}: {}/{} parts done{budget}{time}: {}\n",
+        p.id, p.done, p.total, p.goal
+    )
 }
 
 /// The table a person reads.
@@ -416,6 +441,21 @@ pub fn render(s: &Status) -> String {
         ));
     }
     if !s.waiting.is_empty() {
+        out.push('\n');
+    }
+    for p in &s.plans {
+        out.push_str(&plan_line(p));
+        for part in &p.parts {
+            let why = match (&part.holder, part.after.is_empty()) {
+                (Some(h), _) => format!(": waits for order {h}, which holds one of its Files"),
+                (None, false) => format!(": waits on {}", part.after.join(", ")),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "  {} ({}) {}{why}\n",
+                part.name, part.id, part.state
+            ));
+        }
         out.push('\n');
     }
     for (agent, b) in &s.backoff {

@@ -17,6 +17,107 @@ pub fn records(state: &Dir, id: OrderId) -> Result<Vec<Record>, JournalError> {
     Ok(out)
 }
 
+/// A plan's parts (name and id), if `records` are a plan's.
+pub fn parts(records: &[Record]) -> Vec<(String, OrderId)> {
+    records
+        .iter()
+        .find(|r| r.event == "plan.accepted")
+        .and_then(|r| r.extra.get("parts"))
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.get("name")?.as_str()?.to_string(),
+                OrderId::parse(p.get("id")?.as_str()?)?,
+            ))
+        })
+        .collect()
+}
+
+/// A plan's story: its records and every part's, in journal order.
+pub fn plan_records(
+    state: &Dir,
+    id: OrderId,
+    parts: &[(String, OrderId)],
+) -> Result<Vec<Record>, JournalError> {
+    let ids: std::collections::BTreeSet<OrderId> =
+        parts.iter().map(|(_, p)| *p).chain([id]).collect();
+    let mut out = Vec::new();
+    journal::read(state, |_, r| {
+        if r.order.is_some_and(|o| ids.contains(&o)) {
+            out.push(r);
+        }
+    })?;
+    Ok(out)
+}
+
+/// `walt trace <plan>`: the plan's acceptance, each part's steps in order (each step names
+/// its part), and the answer with its checks.
+pub fn render_plan(id: OrderId, parts: &[(String, OrderId)], records: &[Record]) -> String {
+    let accepted = records.iter().find(|r| r.event == "plan.accepted");
+    let mut out = format!(
+        "plan {id}: {}
+",
+        clean(accepted.and_then(|r| r.get_str("objective")).unwrap_or("?"))
+    );
+    out.push_str(
+        "
+acceptance:
+",
+    );
+    for b in accepted
+        .and_then(|r| r.extra.get("acceptance"))
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str())
+    {
+        out.push_str(&format!(
+            "  - {}
+",
+            clean(b)
+        ));
+    }
+    out.push_str(
+        "
+parts:
+",
+    );
+    for (name, pid) in parts {
+        out.push_str(&format!(
+            "  - {name} ({pid})
+"
+        ));
+    }
+    for r in records {
+        let part = parts
+            .iter()
+            .find(|(_, p)| r.order == Some(*p))
+            .map(|(n, p)| format!("part {n} ({p})"))
+            .unwrap_or_else(|| "plan".into());
+        let (who, what) = who_what(r);
+        out.push_str(&format!(
+            "
+{}  {}  [{part}]
+",
+            r.ts, r.event
+        ));
+        out.push_str(&format!(
+            "    {who}: {what}
+"
+        ));
+        if let Some(reason) = &r.reason {
+            out.push_str(&format!(
+                "    why: {}
+",
+                clean(reason)
+            ));
+        }
+    }
+    out
+}
+
 fn clean(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
@@ -133,6 +234,36 @@ fn who_what(r: &Record) -> (String, String) {
             "walt".into(),
             "refused a retry without the rejection quoted".into(),
         ),
+        "plan.accepted" => (
+            "walt".into(),
+            "accepted the plan and gave each part its id".into(),
+        ),
+        "plan.started" => (
+            "walt".into(),
+            format!("took up the plan in inbox/walt/active/{file}"),
+        ),
+        "plan.answered" => (
+            "walt".into(),
+            format!(
+                "checked the parts against the goal and each other, and answered ({})",
+                r.get_str("status").unwrap_or("?")
+            ),
+        ),
+        "plan.escalated" => (
+            "walt".into(),
+            format!(
+                "gave the answer ({}) to a person in inbox/{agent}/new/{file}",
+                r.get_str("status").unwrap_or("?")
+            ),
+        ),
+        "plan.cancelled" => ("a person".into(), "cancelled the plan".into()),
+        "plan.part-dropped" => ("walt".into(), "dropped this optional part".into()),
+        "budget.exceeded" => ("walt".into(), "saw the plan's budget spent".into()),
+        "signal.conflict" => ("walt".into(), format!("saw two parts change {file}")),
+        "order.waiting" => (
+            "walt".into(),
+            "left it waiting for an order over its Files".into(),
+        ),
         other => ("walt".into(), other.to_string()),
     }
 }
@@ -189,6 +320,19 @@ pub fn command(cli_root: &Option<std::path::PathBuf>, id: &str, json: bool) -> c
         return Err(Error::No(format!(
             "no order {order} in this studio's journal; `walt status` lists the open ones"
         )));
+    }
+    let parts = parts(&records);
+    if !parts.is_empty() {
+        let records = plan_records(&state, order, &parts)?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&records).expect("records serialize")
+            );
+        } else {
+            print!("{}", render_plan(order, &parts, &records));
+        }
+        return Ok(());
     }
     if json {
         println!(

@@ -22,11 +22,21 @@ impl Walt {
             priority: f.order.header.priority,
             hops: f.hops,
             max_hops: self.cfg.walt.max_hops,
+            plan: None,
+        }
+    }
+
+    /// `facts` with the plan's, for an order that is a plan's part.
+    pub(super) fn facts_for(&self, id: OrderId, f: &Flight) -> Facts {
+        Facts {
+            plan: self.plan_facts(id),
+            ..self.facts(f)
         }
     }
 
     pub(super) fn facts_fields(r: Record, facts: &Facts) -> Record {
-        r.with("attempts", facts.attempts)
+        let r = r
+            .with("attempts", facts.attempts)
             .with("agent_attempt", facts.attempt)
             .with(
                 "fallbacks",
@@ -45,7 +55,16 @@ impl Walt {
                     .collect::<Vec<_>>(),
             )
             .with("priority", facts.priority.as_str())
-            .with("hops", facts.hops)
+            .with("hops", facts.hops);
+        match &facts.plan {
+            None => r,
+            Some(p) => r
+                .with("plan", p.plan.to_string())
+                .with("part", p.part.clone())
+                .with("optional", p.optional)
+                .with_opt("budget_left", p.budget_left)
+                .with_opt("time_left", p.time_left),
+        }
     }
 
     /// Moves the current attempt's file out of the way (to the agent's `done/`, as
@@ -137,7 +156,7 @@ impl Walt {
         report: Option<(OrderId, &str)>,
         effects: &mut Vec<Effect>,
     ) {
-        let facts = self.facts(&f);
+        let facts = self.facts_for(id, &f);
         let decision = recovery::decide(&failure, &facts);
         self.apply_decision(id, f, decision, &facts, failure.quote(), report, effects);
     }
@@ -155,6 +174,24 @@ impl Walt {
     ) {
         f.history
             .push(format!("attempt {} ({}): {quote}", f.attempt, f.agent));
+        if let (recovery::Decision::Escalate { why }, Some(p)) = (&decision, &facts.plan) {
+            if p.optional && !f.agent.is_reserved() {
+                // An optional part with nothing left to try: dropped, with the facts on record.
+                effects.push(Effect::Decide(
+                    self.stamp(Walt::facts_fields(
+                        Record::new("route.decided")
+                            .order(id)
+                            .agent(&f.agent)
+                            .rule("drop")
+                            .reason(format!("{why}; the part is optional: dropped")),
+                        facts,
+                    )),
+                ));
+                let why = why.clone();
+                self.drop_part(id, &f, &why, report, effects);
+                return;
+            }
+        }
         let (event, agent, why, same_agent) = match decision {
             recovery::Decision::Retry { agent, why, .. } => ("recovery.retry", agent, why, true),
             recovery::Decision::Reassign { agent, why } => ("recovery.reassign", agent, why, false),

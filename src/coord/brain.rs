@@ -182,7 +182,15 @@ impl Walt {
             Ok((order, decision)) => {
                 self.brain_trouble = None;
                 let body = parse::render_order(&order);
-                effects.extend(self.finish(id, c.name, order, body, &decision, c.need, Vec::new()));
+                effects.extend(self.finish(
+                    id,
+                    Some(c.name),
+                    order,
+                    body,
+                    &decision,
+                    c.need,
+                    Vec::new(),
+                ));
             }
             Err((signal, why)) => {
                 self.brain_trouble = Some(why.clone());

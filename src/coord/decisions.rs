@@ -72,6 +72,9 @@ impl Walt {
         kind: PersonDecision,
         by: String,
     ) -> Vec<Effect> {
+        if self.plans.contains_key(&id) {
+            return self.plan_decision(id, kind, by);
+        }
         let Some(f) = self.flights.get(&id).cloned() else {
             return vec![Effect::Log(
                 self.stamp(
@@ -102,7 +105,7 @@ impl Walt {
             PersonDecision::Retry => {
                 // A person grants fresh attempts: to the last specialist it was with.
                 let agent = f.tried.last().cloned().unwrap_or_else(|| f.agent.clone());
-                let facts = self.facts(&f);
+                let facts = self.facts_for(id, &f);
                 let mut f = f;
                 f.agent_attempt = 0;
                 let why = format!("{by} decided to retry it with {agent}");
@@ -154,6 +157,7 @@ impl Walt {
                 effects.push(Effect::Record(self.stamp(r)));
                 self.land(id);
                 self.meter.clear_rejection(id);
+                self.part_ended(id, super::plans::PartState::Cancelled, f.spent);
                 effects
             }
         }

@@ -70,6 +70,8 @@ pub struct Meter {
     handed: BTreeMap<OrderId, Part>,
     lines: BTreeMap<OrderId, Part>,
     rejections: BTreeMap<OrderId, Part>,
+    /// Open plans, one compact line each.
+    plans: BTreeMap<OrderId, Part>,
     hot: u32,
 }
 
@@ -89,6 +91,7 @@ impl Meter {
             handed: BTreeMap::new(),
             lines: BTreeMap::new(),
             rejections: BTreeMap::new(),
+            plans: BTreeMap::new(),
             hot: tokens,
         }
     }
@@ -201,6 +204,7 @@ impl Meter {
             .values()
             .chain(self.handed.values())
             .chain(self.rejections.values())
+            .chain(self.plans.values())
         {
             if p.finished {
                 n += 1;
@@ -259,12 +263,41 @@ impl Meter {
         }
     }
 
+    /// Sets an open plan's compact line (`- plan 0040 2/5 done, out: audit`); after a handoff
+    /// the brief carries it, and it is counted on its own again once it changes.
+    pub fn set_plan(&mut self, id: OrderId, text: String, counter: &dyn Counter) {
+        if self.plans.get(&id).is_some_and(|p| p.text == text) {
+            return;
+        }
+        if let Some(p) = self.plans.remove(&id) {
+            self.hot -= p.tokens;
+        }
+        let tokens = counter.count(&text);
+        self.hot += tokens;
+        self.plans.insert(
+            id,
+            Part {
+                text,
+                tokens,
+                finished: false,
+            },
+        );
+    }
+
+    /// A plan was answered or cancelled: its line goes at the next rotation.
+    pub fn end_plan(&mut self, id: OrderId) {
+        if let Some(p) = self.plans.get_mut(&id) {
+            p.finished = true;
+        }
+    }
+
     /// Drops the finished entries. Returns how many and how many tokens they held.
     pub fn rotate(&mut self) -> (usize, u32) {
         let (n, t) = self.finished_tokens();
         self.lines.retain(|_, p| !p.finished);
         self.handed.retain(|_, p| !p.finished);
         self.rejections.retain(|_, p| !p.finished);
+        self.plans.retain(|_, p| !p.finished);
         self.hot -= t;
         (n, t)
     }
@@ -286,6 +319,13 @@ impl Meter {
         }
         for (id, agent, state) in flights {
             out.push_str(&format!("- {id} {agent} {state}\n"));
+        }
+        let plans: Vec<&Part> = self.plans.values().filter(|p| !p.finished).collect();
+        if !plans.is_empty() {
+            out.push_str("\n## Open plans\n");
+            for p in plans {
+                out.push_str(&p.text);
+            }
         }
         let open: Vec<&Part> = self.rejections.values().filter(|p| !p.finished).collect();
         if !open.is_empty() {
@@ -331,6 +371,11 @@ impl Meter {
         for p in self.rejections.values_mut() {
             p.tokens = 0;
         }
+        // Open plans are listed in the handoff brief too.
+        self.plans.retain(|_, p| !p.finished);
+        for p in self.plans.values_mut() {
+            p.tokens = 0;
+        }
         self.handoff = Some(Part {
             text,
             tokens,
@@ -348,6 +393,9 @@ impl Meter {
             out.push_str(&h.text);
         }
         for p in self.lines.values() {
+            out.push_str(&p.text);
+        }
+        for p in self.plans.values().filter(|p| p.tokens > 0) {
             out.push_str(&p.text);
         }
         for p in self.rejections.values().filter(|p| p.tokens > 0) {

@@ -7,6 +7,7 @@
 //! it true that Walt cannot do the work: he has no way to.
 
 pub mod admission;
+pub mod answer;
 pub mod attempts;
 pub mod attention;
 pub mod backoff;
@@ -15,6 +16,7 @@ pub mod decisions;
 pub mod flight;
 pub mod lease;
 pub mod meter;
+pub mod plans;
 pub mod reconcile;
 pub mod recovery;
 pub mod reports;
@@ -35,7 +37,7 @@ use meter::{Counter, Meter};
 
 pub use brain::BRAIN_FORMAT;
 pub use flight::Flight;
-pub use vocabulary::{Effect, Event, PersonDecision, Resume};
+pub use vocabulary::{Effect, Event, Evidence, PersonDecision, Resume};
 
 pub struct Walt {
     cfg: Config,
@@ -54,6 +56,14 @@ pub struct Walt {
     brain_trouble: Option<String>,
     /// Requests waiting for an order in flight whose Files overlap theirs: request → holder.
     reserved: BTreeMap<OrderId, OrderId>,
+    /// Open plans, and which plan each of their parts belongs to.
+    plans: BTreeMap<OrderId, plans::PlanRun>,
+    part_of: BTreeMap<OrderId, OrderId>,
+    /// Parts that could not be written as Walt's text (said once).
+    stuck: BTreeSet<OrderId>,
+    /// The shell's clock (seconds since the epoch) and the next id Walt may hand out.
+    now: i64,
+    next_id: u64,
 }
 
 impl Walt {
@@ -76,6 +86,11 @@ impl Walt {
             consulting: BTreeMap::new(),
             brain_trouble: None,
             reserved: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            part_of: BTreeMap::new(),
+            stuck: BTreeSet::new(),
+            now: 0,
+            next_id: 1,
         }
     }
 
@@ -148,6 +163,12 @@ impl Walt {
             },
             Event::Decision { id, kind, by } => self.decision(id, kind, by),
             Event::BrainAnswer { id, answer } => self.brain_answer(id, answer),
+            Event::ResumePlans(plans) => {
+                self.resume_plans(plans);
+                Vec::new()
+            }
+            Event::Tick => self.tick(),
+            Event::Gathered { plan, parts } => self.answer(plan, parts),
         }
     }
 
@@ -219,7 +240,14 @@ impl Walt {
 
     fn moved(&mut self, id: OrderId, agent: AgentName, state: State) -> Vec<Effect> {
         if state.is_finished() {
+            let spent = self.flights.get(&id).map_or(0, |f| f.spent);
             self.land(id);
+            let ended = if state == State::Done {
+                plans::PartState::Done
+            } else {
+                plans::PartState::Cancelled
+            };
+            self.part_ended(id, ended, spent);
             return Vec::new();
         }
         if let Some(mut f) = self.flights.get(&id).cloned() {

@@ -242,6 +242,7 @@ fn kind_word(k: Kind) -> &'static str {
         Kind::Order => "order",
         Kind::Report => "report",
         Kind::Request => "request",
+        Kind::Plan => "plan",
     }
 }
 

@@ -42,6 +42,36 @@ pub struct Facts {
     pub priority: Priority,
     pub hops: u32,
     pub max_hops: u32,
+    /// For a plan's part: what the plan has left (SPEC §9.2).
+    pub plan: Option<PlanFacts>,
+}
+
+/// A plan's facts, for a decision about one of its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFacts {
+    pub plan: crate::model::order::OrderId,
+    pub part: String,
+    pub optional: bool,
+    /// Tokens left under the budget, seconds left before the deadline (negative: past it).
+    pub budget_left: Option<i64>,
+    pub time_left: Option<i64>,
+}
+
+impl PlanFacts {
+    /// Why nothing more may be tried for the part, if so: the plan is past its deadline or
+    /// its budget.
+    pub fn spent(&self) -> Option<String> {
+        if let Some(t) = self.time_left.filter(|t| *t <= 0) {
+            return Some(format!("plan {} is {}s past its deadline", self.plan, -t));
+        }
+        if let Some(b) = self.budget_left.filter(|b| *b <= 0) {
+            return Some(format!(
+                "plan {} has spent its budget ({} tokens over)",
+                self.plan, -b
+            ));
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +96,15 @@ pub fn decide(failure: &Failure, f: &Facts) -> Decision {
     if f.agent.is_reserved() {
         return Decision::Escalate {
             why: format!("{} on an order a person holds", failure.quote()),
+        };
+    }
+    if let Some(past) = f.plan.as_ref().and_then(PlanFacts::spent) {
+        return Decision::Escalate {
+            why: format!(
+                "{} ({}); {past}: nothing is retried or reassigned",
+                f.agent,
+                failure.quote()
+            ),
         };
     }
     if f.attempt < f.attempts {
@@ -109,6 +148,14 @@ pub fn decide(failure: &Failure, f: &Facts) -> Decision {
 
 /// A reroute is honored while hops last.
 pub fn reroute(to: &AgentName, f: &Facts) -> Decision {
+    if let Some(past) = f.plan.as_ref().and_then(PlanFacts::spent) {
+        return Decision::Escalate {
+            why: format!(
+                "{} asked to reroute to {to}; {past}: nothing is reassigned",
+                f.agent
+            ),
+        };
+    }
     if f.hops >= f.max_hops {
         return Decision::Escalate {
             why: format!("{} asked to reroute to {to}, but the order has been rerouted {} times (max_hops {}); a person decides", f.agent, f.hops, f.max_hops),

@@ -192,11 +192,22 @@ impl Walt {
                         agent: f.agent.clone(),
                         attempt: f.attempt,
                         subject: f.order.objective.clone(),
-                        paths: changes,
+                        paths: changes.clone(),
                     });
                 }
                 self.archive_done(re, &f, rid, &name, &mut effects);
+                // What a plan's answer checks later: the report as accepted, and what changed.
+                for e in effects.iter_mut() {
+                    if let Effect::Decide(r) = e {
+                        if r.event == "review.accepted" {
+                            r.extra
+                                .insert("digest".into(), super::answer::digest(&text).into());
+                            r.extra.insert("changes".into(), changes.clone().into());
+                        }
+                    }
+                }
                 self.land(re);
+                self.part_ended(re, super::plans::PartState::Done, f.spent);
                 effects.extend(self.unpark_blocked_by(re));
             }
             Status::Failed => self.recover_with(
@@ -207,7 +218,7 @@ impl Walt {
                 &mut effects,
             ),
             Status::Halted => {
-                let facts = self.facts(&f);
+                let facts = self.facts_for(re, &f);
                 let why = format!("{} halted: {note}", f.agent);
                 self.apply_decision(
                     re,
@@ -225,7 +236,7 @@ impl Walt {
                     .route_to
                     .clone()
                     .expect("lint requires route-to");
-                let facts = self.facts(&f);
+                let facts = self.facts_for(re, &f);
                 let decision = recovery::reroute(&to, &facts);
                 let mut f = f;
                 if matches!(decision, recovery::Decision::Reassign { .. }) {

@@ -60,6 +60,9 @@ impl Walt {
     }
 
     pub(super) fn request(&mut self, id: OrderId, name: String, text: String) -> Vec<Effect> {
+        if self.plans.contains_key(&id) || parse::looks_like_plan(&text) {
+            return self.plan_request(id, name, text);
+        }
         let ctx = Context {
             agents: Some(&self.agents),
             author: Author::Person,
@@ -166,16 +169,17 @@ impl Walt {
             Ok(e) => e,
             Err(wait) => return wait,
         };
-        self.finish(id, name, order, body, &decision, need, effects)
+        self.finish(id, Some(name), order, body, &decision, need, effects)
     }
 
     /// Writes a decided order: the decision on record first, then the order, then the request
-    /// moved to Walt's active tray, then the record that it is written.
+    /// (if it came from one of its own: a plan's part does not) moved to Walt's active tray,
+    /// then the record that it is written.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn finish(
         &mut self,
         id: OrderId,
-        name: String,
+        name: Option<String>,
         order: WorkOrder,
         body: String,
         decision: &Decision,
@@ -202,12 +206,14 @@ impl Walt {
             name: order_name.clone(),
             body,
         });
-        effects.push(Effect::MoveRequest {
-            id,
-            name: name.clone(),
-            from: Folder::New,
-            to: Folder::Active,
-        });
+        if let Some(name) = &name {
+            effects.push(Effect::MoveRequest {
+                id,
+                name: name.clone(),
+                from: Folder::New,
+                to: Folder::Active,
+            });
+        }
         self.fly(
             id,
             Flight {
@@ -219,31 +225,30 @@ impl Walt {
                 hops: 0,
                 tried: vec![decision.agent.clone()],
                 name: order_name.clone(),
-                request_name: Some(name.clone()),
+                request_name: name.clone(),
                 history: Vec::new(),
                 blocker: None,
                 spent: 0,
             },
         );
         let escalated = decision.agent.is_reserved();
-        effects.push(Effect::Record(
-            self.stamp(
-                Record::new(if escalated {
-                    "recovery.escalate"
-                } else {
-                    "order.written"
-                })
-                .order(id)
-                .agent(&decision.agent)
-                .state(State::New)
-                .attempt(1)
-                .path(order_name)
-                .rule(decision.rule.as_str())
-                .reason(decision.reason.clone())
-                .with("kind", "order")
-                .request(Folder::Active, name),
-            ),
-        ));
+        let mut written = Record::new(if escalated {
+            "recovery.escalate"
+        } else {
+            "order.written"
+        })
+        .order(id)
+        .agent(&decision.agent)
+        .state(State::New)
+        .attempt(1)
+        .path(order_name)
+        .rule(decision.rule.as_str())
+        .reason(decision.reason.clone())
+        .with("kind", "order");
+        if let Some(name) = name {
+            written = written.request(Folder::Active, name);
+        }
+        effects.push(Effect::Record(self.stamp(written)));
         effects
     }
 

@@ -52,6 +52,29 @@ pub enum Event {
         kind: PersonDecision,
         by: String,
     },
+    /// At start: the open plans, from the journal and their parts' entries.
+    ResumePlans(Vec<super::plans::PlanResume>),
+    /// Once a turn (after the clock is set): plans write what may go out and answer when done.
+    Tick,
+    /// The evidence a `Gather` asked for: each part that is done, as the folders and the
+    /// repositories have it now.
+    Gathered { plan: OrderId, parts: Vec<Evidence> },
+}
+
+/// What the shell found of a done part when its plan is answered (SPEC §9.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub id: OrderId,
+    pub agent: String,
+    pub attempt: u32,
+    /// The accepted report as it reads now (`None`: it cannot be read).
+    pub report: Option<String>,
+    /// The digest of the report Walt accepted, as journaled.
+    pub digest: Option<String>,
+    /// What the accepted attempt changed within its Files (Touched and observed).
+    pub changes: Vec<String>,
+    /// Each commit (`<repo> <sha>`) and whether it is still in its repository's history.
+    pub commits: Vec<(String, bool)>,
 }
 
 /// An order in flight at start-up, or delivered by hand into a specialist's inbox: what the
@@ -161,6 +184,18 @@ pub enum Effect {
     /// Ask the brain command: `prompt` on its standard input (exactly what the meter counts);
     /// its answer comes back as `Event::BrainAnswer`.
     Consult { id: OrderId, prompt: String },
+    /// Read the evidence for a plan's answer (each done part's report, digest, changes and
+    /// commits); it comes back as `Event::Gathered`.
+    Gather { plan: OrderId },
+    /// Write a plan's answer into `inbox/<agent>/<folder>/<name>` (beside its request in
+    /// `inbox/walt/done/`, or to a person in `inbox/human/new/`).
+    WriteAnswer {
+        id: OrderId,
+        agent: AgentName,
+        folder: Folder,
+        name: String,
+        body: String,
+    },
     /// Journal this once the moves above are durable.
     Record(Record),
     /// Log only: no state changed.
@@ -173,13 +208,13 @@ impl Effect {
         match self {
             Effect::Decide(_) => 0,
             Effect::Archive { .. } | Effect::Commit { .. } => 1,
-            Effect::Write { .. } | Effect::Handoff { .. } => 2,
+            Effect::Write { .. } | Effect::Handoff { .. } | Effect::WriteAnswer { .. } => 2,
             Effect::MoveRequest { .. }
             | Effect::HoldRequest { .. }
             | Effect::FileReport { .. }
             | Effect::Wait { .. }
             | Effect::Consult { .. } => 3,
-            Effect::Record(_) | Effect::Log(_) => 4,
+            Effect::Record(_) | Effect::Log(_) | Effect::Gather { .. } => 4,
         }
     }
 
@@ -194,7 +229,9 @@ impl Effect {
             | Effect::HoldRequest { id, .. }
             | Effect::FileReport { id, .. }
             | Effect::Wait { id }
+            | Effect::WriteAnswer { id, .. }
             | Effect::Consult { id, .. } => Some(*id),
+            Effect::Gather { plan } => Some(*plan),
             Effect::Handoff { .. } => None,
         }
     }

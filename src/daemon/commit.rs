@@ -101,6 +101,18 @@ fn run(mut cmd: Command, input: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// Whether commit `sha` is still in the history of the repository at `repo` (studio-relative):
+/// what a plan's answer checks of each part's commit.
+pub fn in_history(studio: &Path, repo: &str, sha: &str) -> bool {
+    let repo = studio.join(repo);
+    git(&repo)
+        .args(["merge-base", "--is-ancestor", sha, "HEAD"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Commits `paths` (studio-relative) for an accepted attempt: one commit per repository.
 pub fn commit(
     studio: &Path,

@@ -18,6 +18,7 @@ pub mod brain;
 pub mod commit;
 pub mod observe;
 pub mod par;
+pub mod plans;
 pub mod reconcile;
 pub mod repos;
 pub mod runner;

@@ -190,6 +190,7 @@ impl Shell {
     /// Lets Walt route every request waiting in `inbox/walt/new/`, oldest first, and performs
     /// what he decides.
     fn route(&mut self) -> Result<(), DaemonError> {
+        self.set_clock();
         self.hear_brain()?;
         // Reports first: they finish orders, which makes room for requests under the meter.
         for kind in [Kind::Report, Kind::Request] {
@@ -252,6 +253,7 @@ impl Shell {
                     }
                     _ => self.walt.handle(Event::Request { id, name, text }),
                 };
+                self.take_ids();
                 let out = self.brain.ask(out);
                 // A question out to the brain, or backpressure: later requests wait their turn.
                 let wait =
@@ -268,7 +270,7 @@ impl Shell {
             }
             self.perform(effects)?;
         }
-        Ok(())
+        self.plans_turn()
     }
 
     /// Performs a batch of Walt's effects phase by phase (see `Effect::phase`), with one
@@ -311,6 +313,13 @@ impl Shell {
                         agent, name, body, ..
                     } => self.desk.write_order(agent, name, body),
                     Effect::Handoff { name, body, .. } => self.desk.write_handoff(name, body),
+                    Effect::WriteAnswer {
+                        agent,
+                        folder,
+                        name,
+                        body,
+                        ..
+                    } => self.desk.write_answer(agent, *folder, name, body),
                     Effect::MoveRequest { name, from, to, .. } => {
                         self.desk.move_request(name, *from, *to)
                     }
@@ -375,8 +384,10 @@ impl Shell {
             self.desk.sync().map_err(Fatal::NotDurable)?;
         }
         let mut records = Vec::new();
+        let mut gather = Vec::new();
         for e in effects {
             match e {
+                Effect::Gather { plan } => gather.push(plan),
                 Effect::Record(r) if !r.order.is_some_and(|id| failed.contains(&id)) => {
                     let done = r.event == "order.done";
                     if done {
@@ -407,6 +418,13 @@ impl Shell {
             });
         }
         self.commit(records)?;
+        // A plan whose parts have all ended: Walt answers it from what the folders and
+        // repositories hold now.
+        for plan in gather {
+            let parts = self.gather(plan);
+            let effects = self.walt.handle(Event::Gathered { plan, parts });
+            self.perform(effects)?;
+        }
         Ok(())
     }
 
@@ -439,6 +457,7 @@ impl Shell {
                 .iter()
                 .map(|(r, h)| (r.to_string(), serde_json::Value::String(h.to_string())))
                 .collect::<serde_json::Map<String, serde_json::Value>>(),
+            "plans": self.walt.plan_views(),
             "watch": self.repos.degraded,
             "brain": self.walt.brain_trouble().or(self.brain.cannot()),
         });

@@ -51,6 +51,22 @@ impl Desk {
         Ok(())
     }
 
+    /// Writes a plan's answer into `inbox/<agent>/<folder>/<name>` (never replacing a file).
+    pub fn write_answer(
+        &mut self,
+        agent: &AgentName,
+        folder: Folder,
+        name: &str,
+        body: &str,
+    ) -> io::Result<()> {
+        self.mailbox
+            .write_new(agent, folder, OsStr::new(name), body.as_bytes(), false)?;
+        self.written.push((agent.clone(), folder, name.to_string()));
+        self.dirty.insert((agent.clone(), folder));
+        self.dirty.insert((agent.clone(), Folder::Tmp));
+        Ok(())
+    }
+
     /// Moves a file of Walt's (a request or a report) between his trays.
     pub fn move_request(&mut self, name: &str, from: Folder, to: Folder) -> io::Result<()> {
         let walt = self.walt.clone();

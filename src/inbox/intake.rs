@@ -271,22 +271,43 @@ impl Intake {
             );
         }
         let (text, _) = parse::decode(&bytes);
-        if parse::looks_like_plan(&text) {
-            // Plans lint (issue 18) but are not run yet: said plainly, with what lint finds.
-            let plan = parse::parse_plan(&bytes, parse::Context::default());
-            return hold(
-                mb,
-                inbox,
-                folder,
-                name,
-                "it is a plan, which this walt checks (`walt lint` shows what it finds) but does not run yet; submit its parts as work orders",
-                &plan.diagnostics,
-                &text,
-                next_id,
-                batch,
-            );
+        let plan = parse::looks_like_plan(&text).then(|| {
+            parse::parse_plan(
+                &bytes,
+                Context {
+                    agents: Some(agents),
+                    author: Author::Person,
+                },
+            )
+        });
+        if let Some(plan) = &plan {
+            // A plan (SPEC §9) is a request to Walt: it must lint as one, and be his.
+            let why = if plan.diagnostics.iter().any(|d| d.is_error()) {
+                Some("it is a plan that does not lint")
+            } else if inbox.as_str() != WALT {
+                Some("a plan belongs in inbox/walt/ (Walt sends out its parts)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return hold(
+                    mb,
+                    inbox,
+                    folder,
+                    name,
+                    why,
+                    &plan.diagnostics,
+                    &text,
+                    next_id,
+                    batch,
+                );
+            }
         }
-        if !doc.is_ok() {
+        if plan.is_some() {
+            // Linted as a plan above; the order parser's verdict does not apply.
+            doc.diagnostics.clear();
+        }
+        if !doc.is_ok() && plan.is_none() {
             return hold(
                 mb,
                 inbox,
@@ -317,9 +338,10 @@ impl Intake {
             // leave an empty file behind a crash.
             Mailbox::sync_mail(&mail)?;
         }
-        let (kind_name, title) = match &doc.value {
-            Doc::Order(o) => ("request", o.slug()),
-            Doc::Report(r) => ("report", format!("report-{}", slug(&r.outcome))),
+        let (kind_name, title) = match (&plan, &doc.value) {
+            (Some(p), _) => ("request", slug(&p.value.goal)),
+            (None, Doc::Order(o)) => ("request", o.slug()),
+            (None, Doc::Report(r)) => ("report", format!("report-{}", slug(&r.outcome))),
         };
         let kind_name = if inbox.as_str() == WALT {
             kind_name
@@ -357,8 +379,14 @@ impl Intake {
             .path(&new_name)
             .with("kind", kind_name)
             .with("from_name", safe_name(name));
-        if let Doc::Order(o) = &doc.value {
-            rec = rec.with("objective", o.objective.clone());
+        match (&plan, &doc.value) {
+            (Some(p), _) => {
+                rec = rec
+                    .with("objective", p.value.goal.clone())
+                    .with("plan", true)
+            }
+            (None, Doc::Order(o)) => rec = rec.with("objective", o.objective.clone()),
+            _ => {}
         }
         if let Doc::Report(r) = &doc.value {
             if let Some(re) = r.header.re {

@@ -97,11 +97,14 @@ pub enum LogError {
 }
 
 /// Files in `done/` that are finished attempts or reports (`<stem>.a2.md`,
-/// `<stem>.report.md`, `<stem>.a1.cancelled.md`), not an order's current file.
+/// `<stem>.report.md`, `<stem>.a1.cancelled.md`, a dropped part's `<stem>.a1.dropped.md`), or
+/// a plan's answer (`<stem>.answer.md`), not an order's current file.
 pub fn is_archive(name: &str) -> bool {
     let stem = name.strip_suffix(".md").unwrap_or(name);
     stem.ends_with(".report")
         || stem.ends_with(".cancelled")
+        || stem.ends_with(".dropped")
+        || stem.ends_with(".answer")
         || stem
             .rsplit_once(".a")
             .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

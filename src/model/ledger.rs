@@ -18,6 +18,8 @@ pub enum Kind {
     Request,
     Order,
     Report,
+    /// A plan (SPEC §9): one request whose parts are orders of their own.
+    Plan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,15 @@ pub struct Entry {
     /// The tokens its reports said the work used, all attempts together (`spent:`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spent: u64,
+    /// What the accepted attempt committed (`<repo> <sha>` each), from `order.done`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commit: Vec<String>,
+    /// The accepted report's digest and what the accepted attempt changed within its Files
+    /// (Touched and observed), from `review.accepted`: what a plan's answer checks.
+    #[serde(skip)]
+    pub digest: Option<String>,
+    #[serde(skip)]
+    pub changes: Vec<String>,
     /// When it was first taken, and when it entered its current state (RFC 3339).
     pub created: String,
     pub since: String,
@@ -89,6 +100,20 @@ pub struct Ledger {
     /// The highest id ever handed out (never reused).
     pub max_id: u64,
     pub walt: WaltView,
+    /// Every plan accepted (SPEC §9): its parts' names and ids, from `plan.*` records.
+    pub plans: BTreeMap<OrderId, PlanEntry>,
+}
+
+/// A plan as the journal knows it: which id each part has (a part has an entry of its own
+/// once it is written), when it was accepted, which parts were dropped, and whether it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    pub parts: Vec<(String, OrderId)>,
+    /// Seconds since the epoch, by the daemon's clock when it accepted the plan.
+    pub accepted_at: i64,
+    pub dropped: Vec<String>,
+    /// Answered, escalated or cancelled.
+    pub ended: bool,
 }
 
 impl Ledger {
@@ -103,6 +128,7 @@ impl Ledger {
         }
         let Some(id) = r.order else { return };
         self.max_id = self.max_id.max(id.0);
+        self.apply_plan(id, r);
         let Some(state) = &r.state else {
             if let (Some(e), Some(o)) = (self.entries.get_mut(&id), r.get_str("objective")) {
                 e.objective = Some(o.to_string());
@@ -114,6 +140,10 @@ impl Ledger {
                 }
             }
             if r.event == "review.accepted" {
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.digest = r.get_str("digest").map(str::to_string);
+                    e.changes = strings(r, "changes");
+                }
                 let report = r.get_str("report").and_then(OrderId::parse);
                 let filed = r.agent.clone().zip(r.get_str("filed_as"));
                 if let (Some(e), Some((agent, name))) =
@@ -140,6 +170,9 @@ impl Ledger {
             filed_as: None,
             from_name: None,
             spent: 0,
+            commit: Vec::new(),
+            digest: None,
+            changes: Vec::new(),
             created: r.ts.clone(),
             since: r.ts.clone(),
         });
@@ -164,6 +197,7 @@ impl Ledger {
             entry.kind = match k {
                 "order" => Kind::Order,
                 "report" => Kind::Report,
+                "plan" => Kind::Plan,
                 _ => Kind::Request,
             };
         }
@@ -178,6 +212,9 @@ impl Ledger {
         }
         if let Some(n) = r.get_str("from_name") {
             entry.from_name = Some(n.to_string());
+        }
+        if r.event == "order.done" {
+            entry.commit = strings(r, "commit");
         }
         if let Some(h) = r.extra.get("hops").and_then(|v| v.as_u64()) {
             entry.hops = h as u32;
@@ -206,6 +243,56 @@ impl Ledger {
         }
     }
 
+    /// What a `plan.*` record says of its plan (a part's record names it in `plan`).
+    fn apply_plan(&mut self, id: OrderId, r: &Record) {
+        match r.event.as_str() {
+            "plan.accepted" => {
+                let parts: Vec<(String, OrderId)> = r
+                    .extra
+                    .get("parts")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        let name = p.get("name")?.as_str()?.to_string();
+                        let pid = OrderId::parse(p.get("id")?.as_str()?)?;
+                        Some((name, pid))
+                    })
+                    .collect();
+                for (_, pid) in &parts {
+                    self.max_id = self.max_id.max(pid.0);
+                }
+                let accepted_at = r
+                    .extra
+                    .get("accepted_at")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                self.plans.insert(
+                    id,
+                    PlanEntry {
+                        parts,
+                        accepted_at,
+                        dropped: Vec::new(),
+                        ended: false,
+                    },
+                );
+            }
+            "plan.part-dropped" => {
+                let plan = r.get_str("plan").and_then(OrderId::parse);
+                let part = r.get_str("part");
+                if let (Some(p), Some(part)) = (plan.and_then(|p| self.plans.get_mut(&p)), part) {
+                    p.dropped.push(part.to_string());
+                }
+            }
+            "plan.answered" | "plan.escalated" | "plan.cancelled" => {
+                if let Some(p) = self.plans.get_mut(&id) {
+                    p.ended = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Which order (or request) the ledger places at `inbox/<agent>/<state>/<name>`.
     pub fn locate(&self, agent: &str, state: State, name: &str) -> Option<OrderId> {
         self.files
@@ -220,6 +307,17 @@ impl Ledger {
     pub fn open(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values().filter(|e| e.is_open())
     }
+}
+
+/// A record's field as a list of strings (missing or malformed: none).
+fn strings(r: &Record, key: &str) -> Vec<String> {
+    r.extra
+        .get(key)
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
 }
 
 fn is_zero(n: &u64) -> bool {

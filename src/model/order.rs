@@ -210,6 +210,9 @@ pub struct OrderHeader {
     pub from: Option<String>,
     pub attempt: Option<u32>,
     pub reason: Option<String>,
+    /// For a plan's part (SPEC §9.2): the plan's id and the part's name.
+    pub plan: Option<OrderId>,
+    pub part: Option<String>,
 }
 
 /// A work order in four parts. Fields hold what could be read, even from an invalid file; the

@@ -146,6 +146,7 @@ fn facts(attempt: u32, attempts: u32, fallbacks: &[&str], tried: &[&str], hops: 
         priority: Priority::Normal,
         hops,
         max_hops: 3,
+        plan: None,
     }
 }
 

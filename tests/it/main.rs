@@ -21,6 +21,7 @@ mod meter;
 mod operating;
 mod parse_rules;
 mod plans;
+mod plans_run;
 mod profiles;
 mod purity;
 mod real_agents;

@@ -37,6 +37,7 @@ fn snapshot_of_a_frame_at_80_by_24() {
         }],
         backoff: BTreeMap::new(),
         waiting: BTreeMap::new(),
+        plans: Vec::new(),
         orders: vec![
             OrderStatus {
                 id: "0007".into(),

@@ -6,7 +6,7 @@ use crate::model::order::{AgentName, Branch, OrderHeader, OrderId, Priority, Wor
 
 pub(super) const ORDER_SECTIONS: [&str; 4] = ["Objective", "Acceptance", "Files", "Branching"];
 
-pub(super) const ORDER_KEYS: [&str; 8] = [
+pub(super) const ORDER_KEYS: [&str; 10] = [
     "to",
     "override",
     "priority",
@@ -15,9 +15,11 @@ pub(super) const ORDER_KEYS: [&str; 8] = [
     "from",
     "attempt",
     "reason",
+    "plan",
+    "part",
 ];
 
-pub(super) const DAEMON_KEYS: [&str; 4] = ["id", "from", "attempt", "reason"];
+pub(super) const DAEMON_KEYS: [&str; 6] = ["id", "from", "attempt", "reason", "plan", "part"];
 
 /// Words that make an Acceptance bullet uncheckable without asking a person.
 pub(super) const VAGUE: [&str; 7] = [
@@ -519,6 +521,15 @@ pub(super) fn order_header(
                 )),
             },
             "reason" => h.reason = Some(value.clone()),
+            "plan" => match OrderId::parse(value) {
+                Some(id) => h.plan = Some(id),
+                None => diags.push(Diagnostic::error(
+                    line,
+                    col,
+                    format!("plan `{}` is not a plan's id", value.escape_debug()),
+                )),
+            },
+            "part" => h.part = Some(value.clone()),
             _ => {}
         }
     }

@@ -29,6 +29,12 @@ pub fn render_order(order: &WorkOrder) -> String {
     if let Some(r) = &h.reason {
         out.push_str(&format!("reason: {}\n", one_line(r)));
     }
+    if let Some(p) = h.plan {
+        out.push_str(&format!("plan: {p}\n"));
+    }
+    if let Some(p) = &h.part {
+        out.push_str(&format!("part: {}\n", one_line(p)));
+    }
     out.push_str("---\n");
     out.push_str(&format!(
         "**Objective:** {}\n\n",

@@ -1,0 +1,372 @@
+//! A plan's answer (SPEC §9.4): once every part is done or dropped, Walt checks the parts
+//! against the goal and against each other before he answers. Three checks, each on the
+//! evidence the shell gathered just now (the folders and repositories as they are):
+//! - every Goal bullet is ticked in the accepted report of at least one done part;
+//! - no two parts changed the same file (`signal.conflict` names both, the file, and which
+//!   changed it after the other was accepted);
+//! - every part's report is the one Walt accepted (its digest), and its commits are still in
+//!   their repositories' history.
+//!
+//! All pass: the answer is written beside the plan's request in `inbox/walt/done/`
+//! (`plan.answered`). One fails: it goes to a person in `inbox/human/new/` with the reason
+//! (`plan.escalated`).
+
+use sha2::{Digest, Sha256};
+
+use crate::format::parse::{self, one_line};
+use crate::model::order::{slug, AgentName, OrderId, Report};
+use crate::model::record::{Level, Record};
+use crate::model::state::{Folder, State};
+
+use super::plans::{PartState, PlanRun};
+use super::{Effect, Evidence, Walt};
+
+/// The digest a report is accepted with (SHA-256 of its text, hex).
+pub fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn normal(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Two parts that changed one file: `later` changed it after `earlier` was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub earlier: String,
+    pub later: String,
+    pub file: String,
+}
+
+/// What the three checks found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checks {
+    /// Each Goal bullet, with the part and evidence that ticks it (`None`: nothing does).
+    pub goal: Vec<(String, Option<String>)>,
+    pub conflicts: Vec<Conflict>,
+    /// Reports no longer the accepted ones, commits gone from history.
+    pub invalid: Vec<String>,
+    /// Parts neither done nor dropped (cancelled, or never written for the budget).
+    pub missing: Vec<String>,
+}
+
+impl Checks {
+    pub fn status(&self) -> &'static str {
+        if !self.conflicts.is_empty() {
+            "conflicted"
+        } else if self.goal.iter().any(|(_, by)| by.is_none())
+            || !self.invalid.is_empty()
+            || !self.missing.is_empty()
+        {
+            "incomplete"
+        } else {
+            "done"
+        }
+    }
+
+    /// Why a person must look, in one sentence per failed check.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let unticked: Vec<&str> = self
+            .goal
+            .iter()
+            .filter(|(_, by)| by.is_none())
+            .map(|(b, _)| b.as_str())
+            .collect();
+        if !unticked.is_empty() {
+            out.push(format!(
+                "no accepted report of a done part ticks: {}",
+                unticked.join("; ")
+            ));
+        }
+        for c in &self.conflicts {
+            out.push(format!(
+                "parts {} and {} both changed {}: {} changed it after {} was accepted",
+                c.earlier, c.later, c.file, c.later, c.earlier
+            ));
+        }
+        out.extend(self.invalid.iter().cloned());
+        if !self.missing.is_empty() {
+            out.push(format!("not done: {}", self.missing.join(", ")));
+        }
+        out
+    }
+}
+
+/// Runs the three checks on a plan's evidence. `evidence` is in the order the parts were
+/// accepted; only parts Walt holds as done count (dropped parts count for nothing).
+pub fn check(run: &PlanRun, evidence: &[Evidence]) -> Checks {
+    let label = |id: OrderId| {
+        run.parts
+            .iter()
+            .find(|p| p.id == id)
+            .map_or(id.to_string(), |p| format!("{} ({id})", p.name))
+    };
+    let done: Vec<&Evidence> = evidence
+        .iter()
+        .filter(|e| {
+            run.parts
+                .iter()
+                .any(|p| p.id == e.id && p.state == PartState::Done)
+        })
+        .collect();
+    let reports: Vec<Option<Report>> = done
+        .iter()
+        .map(|e| {
+            e.report
+                .as_ref()
+                .map(|t| parse::parse_report(t.as_bytes(), parse::Context::default()).value)
+        })
+        .collect();
+    let mut checks = Checks::default();
+    for e in &done {
+        match &e.report {
+            None => checks.invalid.push(format!(
+                "{}: its accepted report cannot be read",
+                label(e.id)
+            )),
+            Some(t) if e.digest.as_deref() != Some(digest(t).as_str()) => {
+                checks.invalid.push(format!(
+                    "{}: its report is not the one Walt accepted (it was changed since)",
+                    label(e.id)
+                ))
+            }
+            Some(_) => {}
+        }
+        for (c, present) in &e.commits {
+            if !present {
+                let (repo, sha) = c.split_once(' ').unwrap_or(("?", c));
+                checks.invalid.push(format!(
+                    "{}: its commit {} in {repo} is no longer in that repository's history",
+                    label(e.id),
+                    &sha[..sha.len().min(12)]
+                ));
+            }
+        }
+    }
+    for bullet in &run.plan.acceptance {
+        let want = normal(bullet);
+        let by = done.iter().zip(&reports).find_map(|(e, r)| {
+            let tick = r
+                .as_ref()?
+                .acceptance
+                .iter()
+                .find(|t| t.ticked && normal(&t.text) == want)?;
+            Some(match &tick.evidence {
+                Some(ev) => format!("{}: {}", label(e.id), one_line(ev)),
+                None => label(e.id),
+            })
+        });
+        checks.goal.push((bullet.clone(), by));
+    }
+    // What each done part changed: its Touched and what was observed, each once.
+    let changed: Vec<Vec<String>> = done
+        .iter()
+        .zip(&reports)
+        .map(|(e, r)| {
+            let mut v: Vec<String> = e.changes.clone();
+            for t in r.iter().flat_map(|r| &r.touched) {
+                if !v.contains(t) {
+                    v.push(t.clone());
+                }
+            }
+            v
+        })
+        .collect();
+    for j in 0..done.len() {
+        for i in 0..j {
+            for file in &changed[j] {
+                if changed[i].contains(file) {
+                    checks.conflicts.push(Conflict {
+                        earlier: label(done[i].id),
+                        later: label(done[j].id),
+                        file: file.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for p in &run.parts {
+        if matches!(p.state, PartState::Cancelled | PartState::Skipped) {
+            checks
+                .missing
+                .push(format!("{} ({}) {}", p.name, p.id, p.state.as_str()));
+        }
+    }
+    checks
+}
+
+/// The answer's text (SPEC §9.4).
+pub fn render(run: &PlanRun, evidence: &[Evidence], checks: &Checks, note: &str) -> String {
+    let mut out = format!(
+        "---\nre: {}\nstatus: {}\nspent: {}\n---\n**Goal:** {}\n\n**Acceptance:**\n",
+        run.id,
+        checks.status(),
+        run.spent(),
+        one_line(&run.plan.goal)
+    );
+    for (bullet, by) in &checks.goal {
+        match by {
+            Some(by) => out.push_str(&format!("- [x] {} — {by}\n", one_line(bullet))),
+            None => out.push_str(&format!(
+                "- [ ] {} — no accepted report of a done part ticks it\n",
+                one_line(bullet)
+            )),
+        }
+    }
+    out.push_str("\n**Parts:**\n");
+    for (p, spec) in run.parts.iter().zip(&run.plan.parts) {
+        let ev = evidence.iter().find(|e| e.id == p.id);
+        match (p.state, ev) {
+            (PartState::Done, Some(e)) => {
+                let commit = if e.commits.is_empty() {
+                    String::new()
+                } else {
+                    let shas: Vec<String> = e
+                        .commits
+                        .iter()
+                        .map(|(c, _)| {
+                            let sha = c.split_once(' ').map_or(c.as_str(), |(_, s)| s);
+                            sha[..sha.len().min(7)].to_string()
+                        })
+                        .collect();
+                    format!(", commit {}", shas.join(" "))
+                };
+                let files = if e.changes.is_empty() {
+                    spec.order.files.join(", ")
+                } else {
+                    e.changes.join(", ")
+                };
+                out.push_str(&format!(
+                    "- {} ({}) {}, attempt {}, done{commit}: {files}\n",
+                    p.name, p.id, e.agent, e.attempt
+                ));
+            }
+            (state, _) => out.push_str(&format!(
+                "- {} ({}) {}{}\n",
+                p.name,
+                p.id,
+                state.as_str(),
+                if spec.optional { " (optional)" } else { "" }
+            )),
+        }
+    }
+    out.push_str("\n**Conflicts:**");
+    if checks.conflicts.is_empty() {
+        out.push_str(" none\n");
+    } else {
+        out.push('\n');
+        for c in &checks.conflicts {
+            out.push_str(&format!(
+                "- {}: changed by {}, then by {} after {} was accepted\n",
+                c.file, c.earlier, c.later, c.earlier
+            ));
+        }
+    }
+    out.push_str(&format!("\n**Note:** {}\n", one_line(note)));
+    out
+}
+
+impl Walt {
+    /// Answers a plan from its evidence: checked, then written beside its request, or given
+    /// to a person with what does not hold.
+    pub(super) fn answer(&mut self, id: OrderId, evidence: Vec<Evidence>) -> Vec<Effect> {
+        let Some(run) = self.plans.remove(&id) else {
+            return Vec::new();
+        };
+        for p in &run.parts {
+            self.part_of.remove(&p.id);
+        }
+        self.meter.end_plan(id);
+        let checks = check(&run, &evidence);
+        let failures = checks.failures();
+        let mut effects = Vec::new();
+        for c in &checks.conflicts {
+            effects.push(Effect::Record(
+                self.stamp(
+                    Record::new("signal.conflict")
+                        .level(Level::Warn)
+                        .order(id)
+                        .agent("walt")
+                        .path(c.file.clone())
+                        .reason(format!(
+                            "plan {id}: parts {} and {} both changed {}; {} changed it after {} was accepted",
+                            c.earlier, c.later, c.file, c.later, c.earlier
+                        ))
+                        .with("parts", vec![c.earlier.clone(), c.later.clone()]),
+                ),
+            ));
+        }
+        let stem = format!("{id}-{}", slug(&run.plan.goal));
+        let status = checks.status();
+        let (note, answer_to, folder, name) = if failures.is_empty() {
+            (
+                "none".to_string(),
+                AgentName::walt(),
+                Folder::Done,
+                format!("{stem}.answer.md"),
+            )
+        } else {
+            (
+                format!("a person decides: {}", failures.join("; ")),
+                AgentName::human(),
+                Folder::New,
+                format!("{stem}.md"),
+            )
+        };
+        let body = render(&run, &evidence, &checks, &note);
+        effects.push(Effect::WriteAnswer {
+            id,
+            agent: answer_to.clone(),
+            folder,
+            name: name.clone(),
+            body,
+        });
+        effects.push(Effect::MoveRequest {
+            id,
+            name: run.name.clone(),
+            from: Folder::Active,
+            to: Folder::Done,
+        });
+        let record = if failures.is_empty() {
+            Record::new("plan.answered")
+                .order(id)
+                .agent("walt")
+                .state(State::Done)
+                .path(run.name.clone())
+                .reason(format!(
+                    "every part done or dropped ({}/{} done), every Goal bullet ticked, no two parts changed one file, every report and commit as accepted: answered in inbox/walt/done/{name}",
+                    run.done(),
+                    run.parts.len()
+                ))
+        } else {
+            Record::new("plan.escalated")
+                .level(Level::Warn)
+                .order(id)
+                .agent(&answer_to)
+                .state(State::New)
+                .path(name.clone())
+                .reason(format!(
+                    "plan {id} is {status}: {}; its answer is in inbox/human/new/{name}",
+                    failures.join("; ")
+                ))
+        };
+        effects.push(Effect::Record(
+            self.stamp(
+                record
+                    .with("kind", "plan")
+                    .with("status", status)
+                    .with("answer", name)
+                    .with("spent", run.spent())
+                    .request(Folder::Done, run.name.clone()),
+            ),
+        ));
+        effects
+    }
+}
