@@ -125,6 +125,14 @@ pub fn check(run: &PlanRun, evidence: &[Evidence]) -> Checks {
         })
         .collect();
     let mut checks = Checks::default();
+    for p in &run.parts {
+        if p.state == PartState::Done && !done.iter().any(|e| e.id == p.id) {
+            checks.invalid.push(format!(
+                "{}: Walt holds it as done, but the folders have no accepted attempt of it",
+                label(p.id)
+            ));
+        }
+    }
     for e in &done {
         match &e.report {
             None => checks.invalid.push(format!(

@@ -46,6 +46,18 @@ fn condition(r: &Record) -> Option<(String, String, String)> {
                 format!("order {o} is with a person (inbox/human/new/{path}): {reason}"),
             ))
         }
+        "plan.escalated" => {
+            let o = order?;
+            Some((
+                format!("plan:{o}"),
+                kind("plan"),
+                format!("plan {o}'s answer is with a person (inbox/human/new/{path}): {reason}"),
+            ))
+        }
+        "budget.exceeded" => {
+            let o = order?;
+            Some((format!("budget:{o}"), kind("budget"), reason))
+        }
         "order.stalled" => {
             let o = order?;
             Some((

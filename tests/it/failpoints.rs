@@ -244,3 +244,37 @@ fn a_crash_at_every_durable_step_with_a_command_agent_finishes_each_order_once()
         );
     }
 }
+
+/// A plan taken up with a crash at every durable step: after a fresh daemon takes over, the
+/// plan was accepted once, its request is in `active/`, and its first part (the only one that
+/// may go out) is written exactly once, with the id the journal gave it.
+#[test]
+fn a_crash_while_taking_a_plan_loses_duplicates_and_resends_nothing() {
+    let plan = crate::plans::PLAN.replace("to: rex\n", "to: chip\n");
+    for (point, skip) in walt::FAILPOINTS.iter().flat_map(|p| [(p, 0), (p, 2)]) {
+        let s = Studio::new();
+        s.deliver("walt", "plan.md", &plan);
+        let crashed = run_until_crash(&s, point, skip);
+        assert!(crashed || skip > 0, "{point} was never reached");
+        let d = Daemon::start(&s);
+        wait_for(&format!("the plan taken up after {point}"), || {
+            s.ls("inbox/walt/active").len() == 1 && s.ls("inbox/chip/new").len() == 1
+        });
+        // A turn more, to see nothing else goes out.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        d.stop();
+        let accepted: Vec<_> = s
+            .journal()
+            .into_iter()
+            .filter(|r| r["event"] == "plan.accepted")
+            .collect();
+        assert_eq!(accepted.len(), 1, "after {point}/{skip}");
+        let first = accepted[0]["parts"][0]["id"].as_str().unwrap().to_string();
+        let new = s.ls("inbox/chip/new");
+        assert_eq!(new.len(), 1, "after {point}/{skip}: {new:?}");
+        assert!(new[0].starts_with(&first), "after {point}/{skip}: {new:?}");
+        let text = s.read(&format!("inbox/chip/new/{}", new[0]));
+        assert!(text.contains("part: index"), "{text}");
+        assert!(s.ls("inbox/walt/new").is_empty() && s.ls("inbox/walt/held").is_empty());
+    }
+}

@@ -20,6 +20,7 @@ mod mcp;
 mod meter;
 mod operating;
 mod parse_rules;
+mod plan_ledger;
 mod plans;
 mod plans_run;
 mod profiles;

@@ -251,7 +251,7 @@ fn every_plan_rule_names_its_line_and_part() {
 }
 
 #[test]
-fn walt_lint_knows_a_plan_and_a_delivered_plan_is_held_saying_it_is_not_run_yet() {
+fn walt_lint_knows_a_plan_and_a_delivered_plan_is_accepted_and_its_first_part_written() {
     use crate::common::*;
     let s = Studio::new();
     let f = s.write("plan.md", PLAN);
@@ -264,13 +264,13 @@ fn walt_lint_knows_a_plan_and_a_delivered_plan_is_held_saying_it_is_not_run_yet(
     assert!(stdout(&out).contains("names no part"), "{}", stdout(&out));
     let d = Daemon::start(&s);
     s.deliver("walt", "plan.md", PLAN);
-    wait_for("held", || s.ls("inbox/walt/held").len() == 2);
+    wait_for("the first part", || s.ls("inbox/chip/new").len() == 1);
     d.stop();
-    let note = s
-        .ls("inbox/walt/held")
-        .into_iter()
-        .find(|n| n.ends_with(".why.md"))
-        .map(|n| s.read(&format!("inbox/walt/held/{n}")))
-        .unwrap();
-    assert!(note.contains("it is a plan"), "{note}");
+    assert_eq!(s.ls("inbox/walt/active").len(), 1);
+    assert!(s.ls("inbox/rex/new").is_empty(), "audit comes after index");
+    let part = s.read(&format!("inbox/chip/new/{}", s.ls("inbox/chip/new")[0]));
+    assert!(
+        part.contains("part: index") && part.contains("**Objective:** pipeline_items has an index"),
+        "{part}"
+    );
 }

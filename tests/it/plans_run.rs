@@ -467,3 +467,65 @@ fn a_plan_in_a_specialists_inbox_or_one_that_does_not_lint_is_held_saying_why() 
         "{w}"
     );
 }
+
+#[test]
+fn a_kill_9_mid_plan_loses_duplicates_and_resends_nothing() {
+    let s = Studio::new();
+    // Part b runs long enough for the daemon to be killed while it is out.
+    s.chip_command(&agent(&s, "[ \"$part\" = b ] && sleep 2", &[]), "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "plan.md", &three_parts());
+    wait_for("b out", || records(&s, "order.written").len() >= 2);
+    d.kill9();
+    let d = Daemon::start(&s);
+    wait_for("the answer", || !records(&s, "plan.answered").is_empty());
+    d.stop();
+    assert_eq!(records(&s, "plan.accepted").len(), 1);
+    for (name, id) in part_ids(&s) {
+        let written = records(&s, "order.written")
+            .iter()
+            .filter(|r| r["order"] == id.as_str())
+            .count();
+        assert_eq!(written, 1, "part {name} written {written} times");
+        let done = records(&s, "order.done")
+            .iter()
+            .filter(|r| r["order"] == id.as_str())
+            .count();
+        assert_eq!(done, 1, "part {name} done {done} times");
+    }
+    assert_eq!(records(&s, "plan.answered").len(), 1);
+    let answer = answer_in(&s, "inbox/walt/done").unwrap();
+    assert!(answer.contains("status: done"), "{answer}");
+}
+
+#[test]
+fn trace_tells_a_plans_story() {
+    let s = Studio::new();
+    s.chip_command(&agent(&s, "", &[]), "");
+    let d = Daemon::start(&s);
+    // One part after another, so the story has one order.
+    s.deliver(
+        "walt",
+        "plan.md",
+        &three_parts().replace("after: a\noptional", "after: b\noptional"),
+    );
+    wait_for("the answer", || !records(&s, "plan.answered").is_empty());
+    d.stop();
+    let out = s.walt(&["trace", &plan_id(&s)]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    // Timestamps and the studio's path vary; the story does not.
+    let ts = regex_lite_ts(&text);
+    insta::assert_snapshot!(scrub(&ts, &s));
+}
+
+/// Replaces RFC 3339 timestamps with `<ts>`.
+fn regex_lite_ts(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("Z  ") {
+            Some(i) if l.starts_with("20") => format!("<ts>{}", &l[i + 1..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
