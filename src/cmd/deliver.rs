@@ -45,7 +45,10 @@ pub fn lint_and_deliver(
     } else {
         lint::render(name, &linted)
     };
-    let delivered = if linted.kind != want.kind {
+    // A plan is a request too (SPEC §9): whatever takes a work order takes one.
+    let kind_ok =
+        linted.kind == want.kind || (want.kind == Kind::Order && linted.kind == Kind::Plan);
+    let delivered = if !kind_ok {
         Err(want.otherwise)
     } else if diagnostic::has_errors(&linted.diagnostics) {
         Err(Error::No(

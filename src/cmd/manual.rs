@@ -108,6 +108,7 @@ pub fn skeleton(id: OrderId, agent: &AgentName, status: Status, order_text: &str
             })
             .collect(),
         touched: Vec::new(),
+        follow_ups: Vec::new(),
         note: String::new(),
     };
     let mut text = parse::render_report(&report);

@@ -63,11 +63,13 @@ fn clip(text: &str, width: usize) -> String {
 pub fn draw(frame: &mut Frame, v: &View) {
     let s = &v.status;
     let area = frame.area();
+    // One progress bar per open plan (at most four; the rest are counted).
+    let shown = s.plans.len().clamp(1, 4) as u16;
     let [head, gauge, spark, plans, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(2),
-        Constraint::Length(1),
+        Constraint::Length(shown),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -103,7 +105,33 @@ pub fn draw(frame: &mut Frame, v: &View) {
             .max(u64::from(s.walt.ceiling.max(1))),
         spark,
     );
-    frame.render_widget(Paragraph::new("plans: none open"), plans);
+    if s.plans.is_empty() {
+        frame.render_widget(Paragraph::new("plans: none open"), plans);
+    } else {
+        let rows = Layout::vertical(vec![Constraint::Length(1); shown as usize]).split(plans);
+        for (i, (p, row)) in s.plans.iter().zip(rows.iter()).enumerate() {
+            let more = if i + 1 == shown as usize && s.plans.len() > shown as usize {
+                format!(" (+{} more)", s.plans.len() - shown as usize)
+            } else {
+                String::new()
+            };
+            let label = clip(
+                &format!("plan {} {}/{}{more}: {}", p.id, p.done, p.total, p.goal),
+                row.width as usize,
+            );
+            frame.render_widget(
+                Gauge::default()
+                    .ratio(if p.total == 0 {
+                        0.0
+                    } else {
+                        (p.done as f64 / p.total as f64).clamp(0.0, 1.0)
+                    })
+                    .use_unicode(false)
+                    .label(label),
+                *row,
+            );
+        }
+    }
 
     // The selectable list: what needs a person, then the orders by agent.
     let width = body.width as usize;

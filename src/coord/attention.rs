@@ -54,6 +54,14 @@ fn condition(r: &Record) -> Option<(String, String, String)> {
                 format!("plan {o}'s answer is with a person (inbox/human/new/{path}): {reason}"),
             ))
         }
+        "followup.filed" => {
+            let o = order?;
+            Some((
+                format!("follow-up:{o}"),
+                kind("follow-up"),
+                format!("inbox/human/new/{path}: {reason}"),
+            ))
+        }
         "budget.exceeded" => {
             let o = order?;
             Some((format!("budget:{o}"), kind("budget"), reason))

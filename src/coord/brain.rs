@@ -21,7 +21,7 @@ pub(super) struct Consult {
 }
 
 /// What the brain is asked to answer with, after the message in hand.
-pub const BRAIN_FORMAT: &str = "\n## Your answer\nRoute the message in hand. Answer with the work order you write for the specialist, and nothing else:\n---\nto: <agent>\nreason: <why this agent>\noverride: <only when going against the ownership rules: why>\n---\n**Objective:** <one sentence, present tense, the outcome>\n\n**Acceptance:**\n- <3 to 5 bullets, each checkable without asking a person>\n\n**Files:**\n- <paths under repos/ the specialist may touch>\n\n**Branching:**\n- <halt-with-note if … / route-to-<agent> if … / requeue-with-blocker if …>\n\nIntent only: no code, no SQL, no diff, no fenced block.\n";
+pub const BRAIN_FORMAT: &str = "\n## Your answer\nRoute the message in hand. Answer with the work order you write for the specialist, and nothing else:\n---\nto: <agent>\nreason: <why this agent>\noverride: <only when going against the ownership rules: why>\n---\n**Objective:** <one sentence, present tense, the outcome>\n\n**Acceptance:**\n- <3 to 5 bullets, each checkable without asking a person>\n\n**Files:**\n- <paths under repos/ the specialist may touch>\n\n**Branching:**\n- <halt-with-note if … / route-to-<agent> if … / requeue-with-blocker if …>\n\nIntent only: no code, no SQL, no diff, no fenced block.\nA request that is really several orders may instead be answered with a plan: `**Goal:**`, its **Acceptance** (3 to 5 bullets), then 2 to 20 `## Part: <name>` sections (key lines `after:`, `to:`, `optional: true`, then a work order as above), each part's Files within the request's.\n";
 
 impl Walt {
     // ---- the brain --------------------------------------------------------------------------
@@ -175,6 +175,16 @@ impl Walt {
             ),
         )];
         let verdict = match &answer {
+            Ok(text) if parse::looks_like_plan(text) => {
+                match self.brain_plan(id, &c.name, text, &c.request) {
+                    Ok(plan) => {
+                        self.brain_trouble = None;
+                        effects.extend(plan);
+                        return effects;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Ok(text) => self.check_brain(id, text, &c.request),
             Err(e) => Err((None, format!("no answer: {e}"))),
         };

@@ -306,7 +306,74 @@ impl Walt {
                 false,
             );
         }
-        let plan = parsed.value;
+        self.accept_plan(id, name, parsed.value, None)
+    }
+
+    /// The brain answered a loose request with a plan: it must lint as Walt's text, and each
+    /// part's Files must stay within the request's. Then it is accepted as the request's plan
+    /// (its text journaled with it: the request's own file is not a plan).
+    pub(super) fn brain_plan(
+        &mut self,
+        id: OrderId,
+        name: &str,
+        text: &str,
+        request: &WorkOrder,
+    ) -> Result<Vec<Effect>, (Option<&'static str>, String)> {
+        let parsed = parse::parse_plan(
+            text.as_bytes(),
+            Context {
+                agents: Some(&self.agents),
+                author: Author::Walt,
+            },
+        );
+        if has_errors(&parsed.diagnostics) {
+            let first = crate::format::diagnostic::first_error(&parsed.diagnostics);
+            return Err((
+                None,
+                format!("the plan does not lint as Walt's text: {first}"),
+            ));
+        }
+        for part in &parsed.value.parts {
+            let beyond: Vec<&str> = part
+                .order
+                .files
+                .iter()
+                .filter(|f| !super::review::within(&request.files, f))
+                .map(String::as_str)
+                .collect();
+            if !beyond.is_empty() {
+                return Err((
+                    None,
+                    format!(
+                        "part {}'s Files reach beyond the request's ({}): {}",
+                        part.name,
+                        request.files.join(", "),
+                        beyond.join(", ")
+                    ),
+                ));
+            }
+        }
+        let effects = self.accept_plan(id, name.to_string(), parsed.value, Some(text.to_string()));
+        if effects
+            .iter()
+            .any(|e| matches!(e, Effect::Decide(r) if r.event == "plan.accepted"))
+        {
+            Ok(effects)
+        } else {
+            Err((None, "a part of the plan cannot be routed".into()))
+        }
+    }
+
+    /// Accepts a linted plan: checks each part can be routed, gives the parts their ids, and
+    /// starts it. `text` is the plan's text when the request's file is not it (the brain's).
+    fn accept_plan(
+        &mut self,
+        id: OrderId,
+        name: String,
+        plan: Plan,
+        text: Option<String>,
+    ) -> Vec<Effect> {
+        let by_brain = text.is_some();
         for part in &plan.parts {
             if let Err(refusal) = route::route(&self.cfg, &part_request(&plan, part)) {
                 let sig = matches!(refusal, route::Refusal::OverrideNeeded { .. });
@@ -374,7 +441,9 @@ impl Walt {
                     .with("accepted_at", self.now)
                     .with("objective", plan.goal.clone())
                     .with_opt("budget", plan.budget)
-                    .with_opt("deadline", plan.deadline.clone()),
+                    .with_opt("deadline", plan.deadline.clone())
+                    .with_opt("text", text)
+                    .rule(if by_brain { "brain" } else { "plan" }),
             ),
         )];
         let run = PlanRun {

@@ -142,6 +142,9 @@ impl Walt {
                 changes.push(p.clone());
             }
         }
+        // Follow-ups (SPEC §9.5): work seen outside the Files becomes a request of its own
+        // for a person to scope; it never widens this order.
+        effects.extend(self.follow_ups(re, &f.agent, &report.follow_ups));
         let review = review::review(&f.order, f.agent.as_str(), &report, &changed);
         if let Err(rej) = &review {
             if !rej.scope_creep.is_empty() {
@@ -323,6 +326,44 @@ impl Walt {
         }
         effects.push(Effect::Record(self.stamp(done)));
         self.meter.clear_rejection(id);
+    }
+}
+
+impl Walt {
+    /// Each follow-up of a report on order `re` as a request from `agent`, linked to the order
+    /// (`follows:`), left in `inbox/human/new/` for a person to scope (`followup.filed`).
+    fn follow_ups(&mut self, re: OrderId, agent: &AgentName, ups: &[String]) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for up in ups {
+            let id = OrderId(self.next_id);
+            self.next_id += 1;
+            let objective = parse::one_line(up);
+            let name = format!("{id}-{}.md", crate::model::order::slug(&objective));
+            let body = format!(
+                "---\nfollows: {re}\npriority: normal\n---\n**Objective:** {objective}\n\n**Acceptance:**\n- to be scoped: 3 to 5 bullets, each checkable without asking a person\n\n**Files:**\n- to be scoped: the paths under repos/ it may change\n\n**Branching:**\n- halt-with-note if to be scoped\n"
+            );
+            effects.push(Effect::Write {
+                agent: AgentName::human(),
+                id,
+                name: name.clone(),
+                body,
+            });
+            effects.push(Effect::Record(self.stamp(
+                Record::new("followup.filed")
+                    .order(id)
+                    .agent("human")
+                    .state(State::New)
+                    .path(name.clone())
+                    .reason(format!(
+                        "{agent} saw work outside order {re}'s Files: {objective} A person scopes it (Acceptance, Files, Branching) and submits it (`walt submit`)"
+                    ))
+                    .with("kind", "request")
+                    .with("follows", re.to_string())
+                    .with("from", agent.to_string())
+                    .with("objective", objective),
+            )));
+        }
+        effects
     }
 }
 

@@ -109,15 +109,18 @@ impl Shell {
                 _ => (Folder::New, false),
             };
             let name = e.request_name.clone().unwrap_or_else(|| e.name.clone());
-            let text =
-                match self
-                    .desk
-                    .mailbox()
-                    .read_file(&walt, folder, OsStr::new(&name), MAX_BYTES + 1)
-                {
-                    Ok(Ok(bytes)) => text(bytes),
-                    _ => continue,
-                };
+            let from_file = || match self.desk.mailbox().read_file(
+                &walt,
+                folder,
+                OsStr::new(&name),
+                MAX_BYTES + 1,
+            ) {
+                Ok(Ok(bytes)) => Some(text(bytes)),
+                _ => None,
+            };
+            let Some(text) = plan.text.clone().or_else(from_file) else {
+                continue;
+            };
             let parts = plan
                 .parts
                 .iter()

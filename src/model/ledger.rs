@@ -114,6 +114,9 @@ pub struct PlanEntry {
     pub dropped: Vec<String>,
     /// Answered, escalated or cancelled.
     pub ended: bool,
+    /// The plan's text when its request's file is not it (the brain answered with a plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 impl Ledger {
@@ -274,6 +277,7 @@ impl Ledger {
                         accepted_at,
                         dropped: Vec::new(),
                         ended: false,
+                        text: r.get_str("text").map(str::to_string),
                     },
                 );
             }

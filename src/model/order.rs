@@ -213,6 +213,8 @@ pub struct OrderHeader {
     /// For a plan's part (SPEC §9.2): the plan's id and the part's name.
     pub plan: Option<OrderId>,
     pub part: Option<String>,
+    /// A follow-up's order: the order whose report saw this work (SPEC §9.5).
+    pub follows: Option<OrderId>,
 }
 
 /// A work order in four parts. Fields hold what could be read, even from an invalid file; the
@@ -321,6 +323,8 @@ pub struct Report {
     pub acceptance: Vec<Tick>,
     pub touched: Vec<String>,
     pub note: String,
+    /// Work seen and not done because it was outside the Files (SPEC §9.5).
+    pub follow_ups: Vec<String>,
 }
 
 #[cfg(test)]

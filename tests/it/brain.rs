@@ -291,3 +291,81 @@ fn the_daemon_serves_the_studio_while_a_slow_brain_thinks() {
         none_running("sleep 20.777")
     });
 }
+
+/// A brain that answers a loose request with a plan of two parts (the second after the
+/// first), its Files within the request's unless `wide`.
+fn plan_brain(s: &Studio, wide: bool) -> String {
+    let b_file = if wide {
+        "repos/other/b.rs"
+    } else {
+        "repos/app/b.rs"
+    };
+    brain(
+        s,
+        "plan.sh",
+        &format!(
+            "cat > /dev/null\ncat <<'PLAN'\n---\npriority: normal\n---\n**Goal:** The widget and its gadget are polished.\n\n**Acceptance:**\n- the widget is polished\n- the gadget is polished\n- both build\n\n## Part: widget\nto: chip\n\n**Objective:** The widget is polished.\n\n**Acceptance:**\n- the widget is polished\n- both build\n- the widget has a line\n\n**Files:**\n- repos/app/a.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n\n## Part: gadget\nafter: widget\nto: chip\n\n**Objective:** The gadget is polished.\n\n**Acceptance:**\n- the gadget is polished\n- both build\n- the gadget has a line\n\n**Files:**\n- {b_file}\n\n**Branching:**\n- halt-with-note if the gadget is gone\nPLAN\n"
+        ),
+    )
+}
+
+fn loose_request() -> String {
+    "**Objective:** The widget and its gadget are polished.\n\n**Acceptance:**\n- the widget is polished\n- the gadget is polished\n- both build\n\n**Files:**\n- repos/app/a.rs\n- repos/app/b.rs\n\n**Branching:**\n- halt-with-note if either is gone\n".to_string()
+}
+
+#[test]
+fn the_brain_may_answer_a_loose_request_with_a_plan_and_the_checks_stay_the_daemons() {
+    let s = Studio::new();
+    let command = plan_brain(&s, false);
+    use_brain(&s, &command);
+    let agent = s.script("agent.sh", &report_done_script());
+    s.chip_command(&agent, "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "loose.md", &loose_request());
+    wait_for("the answer", || {
+        s.events("0001").contains(&"plan.answered".to_string())
+    });
+    d.stop();
+    let accepted = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "plan.accepted")
+        .unwrap();
+    assert_eq!(accepted["rule"], "brain");
+    assert_eq!(accepted["parts"].as_array().unwrap().len(), 2);
+    let answer = s
+        .ls("inbox/walt/done")
+        .into_iter()
+        .find(|n| n.ends_with(".answer.md"))
+        .map(|n| s.read(&format!("inbox/walt/done/{n}")))
+        .unwrap();
+    assert!(answer.contains("status: done"), "{answer}");
+    assert!(
+        answer.contains("- [x] the gadget is polished — gadget (0003)"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_brains_plan_whose_part_widens_the_requests_files_is_refused() {
+    let s = Studio::new();
+    let command = plan_brain(&s, true);
+    use_brain(&s, &command);
+    let d = Daemon::start(&s);
+    s.deliver("walt", "loose.md", &loose_request());
+    wait_for("the rules decide", || {
+        s.journal().iter().any(|r| r["event"] == "brain.fallback")
+    });
+    d.stop();
+    let refused = s
+        .journal()
+        .into_iter()
+        .find(|r| r["event"] == "brain.refused")
+        .unwrap();
+    let why = refused["reason"].as_str().unwrap();
+    assert!(
+        why.contains("part gadget's Files reach beyond the request's"),
+        "{why}"
+    );
+    assert!(s.journal().iter().all(|r| r["event"] != "plan.accepted"));
+}

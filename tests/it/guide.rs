@@ -6,18 +6,61 @@ use std::process::Command;
 use crate::common::*;
 
 fn walkthrough() -> String {
+    block("walkthrough")
+}
+
+fn block(name: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let block = readme
-        .split("<!-- walkthrough:start -->")
+        .split(&format!("<!-- {name}:start -->"))
         .nth(1)
-        .and_then(|r| r.split("<!-- walkthrough:end -->").next())
-        .expect("README has a walk-through block");
+        .and_then(|r| r.split(&format!("<!-- {name}:end -->")).next())
+        .expect("README has the block");
     block
         .trim()
         .trim_start_matches("```sh")
         .trim_end_matches("```")
         .to_string()
+}
+
+fn run_block(script: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(&*WALT).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        // A step that fails must not leave the daemon holding the output pipes open.
+        .arg(format!(
+            "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}\n"
+        ))
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("TMPDIR", dir.path())
+        .env_remove("WALT_ROOT")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}\n{}", stdout(&out), stderr(&out)),
+    )
+}
+
+#[test]
+fn the_readme_plan_walkthrough_runs_as_written() {
+    let (ok, text) = run_block(&block("plan-walkthrough"));
+    assert!(ok, "the plan walk-through failed:\n{text}");
+    assert!(text.contains("ok (plan)"), "{text}");
+    assert!(text.contains("re: 0001\nstatus: done"), "{text}");
+    assert!(
+        text.contains("- [x] EXPLAIN for the force-route query shows an index scan — index (0002)"),
+        "{text}"
+    );
+    assert!(text.contains("plan.answered"), "{text}");
 }
 
 #[test]
@@ -29,7 +72,10 @@ fn the_readme_walkthrough_runs_as_written() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let script = format!("set -euo pipefail\n{}\n", walkthrough());
+    let script = format!(
+        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}\n",
+        walkthrough()
+    );
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)

@@ -231,7 +231,7 @@ fn two_parts_that_change_one_file_are_a_conflict_given_to_a_person() {
     let j = s.journal();
     let pos = |event: &str, id: &str| {
         j.iter()
-            .position(|r| r["event"] == event && r["order"] == id.to_string())
+            .position(|r| r["event"] == event && r["order"] == id)
             .unwrap()
     };
     assert!(pos("order.written", b) > pos("order.done", a));
@@ -528,4 +528,47 @@ fn regex_lite_ts(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[test]
+fn follow_ups_become_linked_requests_for_a_person_and_never_widen_the_order() {
+    let s = Studio::new();
+    let body = format!(
+        "{}printf '\\n**Follow-ups:**\\n- The cache is invalidated on every deploy.\\n' >> \"$WALT_REPORT_FILE\"\n",
+        report_done_script()
+    );
+    s.chip_command(&s.script("agent.sh", &body), "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "a.md", &order_for("m-follow", &["repos/app/a.rs"]));
+    wait_for("the follow-up", || {
+        !records(&s, "followup.filed").is_empty()
+    });
+    wait_for("done", || !records(&s, "order.done").is_empty());
+    let st = s.status();
+    d.stop();
+    let filed = &records(&s, "followup.filed")[0];
+    assert_eq!(filed["follows"], "0001");
+    assert_eq!(filed["from"], "chip");
+    let name = filed["path"].as_str().unwrap();
+    let text = s.read(&format!("inbox/human/new/{name}"));
+    assert!(text.starts_with("---\nfollows: 0001\n"), "{text}");
+    assert!(
+        text.contains("**Objective:** The cache is invalidated on every deploy."),
+        "{text}"
+    );
+    // Not a request yet: it lints only once a person has scoped it.
+    let f = s.write("scoped.md", &text);
+    assert_eq!(
+        s.walt(&["lint", &f.to_string_lossy()]).status.code(),
+        Some(1)
+    );
+    // The order it came from was reviewed against its own Files only, and is done.
+    assert!(records(&s, "signal.scope-creep").is_empty());
+    let items = st["attention"]["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i["key"] == format!("follow-up:{}", filed["order"].as_str().unwrap())),
+        "{items:?}"
+    );
 }

@@ -37,7 +37,16 @@ fn snapshot_of_a_frame_at_80_by_24() {
         }],
         backoff: BTreeMap::new(),
         waiting: BTreeMap::new(),
-        plans: Vec::new(),
+        plans: vec![walt::coord::plans::PlanView {
+            id: "0040".into(),
+            goal: "The force-route query uses an index, and the change is audited.".into(),
+            done: 2,
+            total: 5,
+            spent: 1200,
+            budget: Some(400000),
+            time_left_s: Some(3600),
+            parts: Vec::new(),
+        }],
         orders: vec![
             OrderStatus {
                 id: "0007".into(),

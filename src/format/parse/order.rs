@@ -6,7 +6,7 @@ use crate::model::order::{AgentName, Branch, OrderHeader, OrderId, Priority, Wor
 
 pub(super) const ORDER_SECTIONS: [&str; 4] = ["Objective", "Acceptance", "Files", "Branching"];
 
-pub(super) const ORDER_KEYS: [&str; 10] = [
+pub(super) const ORDER_KEYS: [&str; 11] = [
     "to",
     "override",
     "priority",
@@ -17,6 +17,7 @@ pub(super) const ORDER_KEYS: [&str; 10] = [
     "reason",
     "plan",
     "part",
+    "follows",
 ];
 
 pub(super) const DAEMON_KEYS: [&str; 6] = ["id", "from", "attempt", "reason", "plan", "part"];
@@ -530,6 +531,14 @@ pub(super) fn order_header(
                 )),
             },
             "part" => h.part = Some(value.clone()),
+            "follows" => match OrderId::parse(value) {
+                Some(id) => h.follows = Some(id),
+                None => diags.push(Diagnostic::error(
+                    line,
+                    col,
+                    format!("follows `{}` is not an order id", value.escape_debug()),
+                )),
+            },
             _ => {}
         }
     }

@@ -32,6 +32,9 @@ pub fn render_order(order: &WorkOrder) -> String {
     if let Some(p) = h.plan {
         out.push_str(&format!("plan: {p}\n"));
     }
+    if let Some(f) = h.follows {
+        out.push_str(&format!("follows: {f}\n"));
+    }
     if let Some(p) = &h.part {
         out.push_str(&format!("part: {}\n", one_line(p)));
     }
@@ -106,6 +109,12 @@ pub fn render_report(report: &Report) -> String {
         report.note.trim()
     };
     out.push_str(&format!("\n**Note:** {note}\n"));
+    if !report.follow_ups.is_empty() {
+        out.push_str("\n**Follow-ups:**\n");
+        for f in &report.follow_ups {
+            out.push_str(&format!("- {}\n", one_line(f)));
+        }
+    }
     out
 }
 

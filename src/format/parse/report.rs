@@ -5,7 +5,8 @@ use super::*;
 use crate::format::diagnostic::Diagnostic;
 use crate::model::order::{AgentName, OrderId, Report, ReportHeader, Status, Tick};
 
-pub(super) const REPORT_SECTIONS: [&str; 4] = ["Outcome", "Acceptance", "Touched", "Note"];
+pub(super) const REPORT_SECTIONS: [&str; 5] =
+    ["Outcome", "Acceptance", "Touched", "Note", "Follow-ups"];
 
 pub(super) const REPORT_KEYS: [&str; 6] = ["re", "from", "status", "route-to", "blocker", "spent"];
 
@@ -77,6 +78,25 @@ pub fn parse_report(bytes: &[u8], ctx: Context<'_>) -> Parsed<Report> {
                 Ok(()) => report.touched.push(path.to_string()),
                 Err(e) => diags.push(Diagnostic::error(b.line, b.col, e.0).help(e.1)),
             }
+        }
+    }
+    if let Some(s) = scan.section("Follow-ups") {
+        // SPEC §9.5: work seen and not done (outside the Files), one objective a bullet.
+        for b in bullets(s, &mut diags) {
+            let text = b.text.trim();
+            if text.eq_ignore_ascii_case("none") {
+                continue;
+            }
+            if !text.ends_with('.') || text.len() > 300 {
+                diags.push(
+                    Diagnostic::error(b.line, b.col, "a follow-up is one sentence ending with `.`")
+                        .help(
+                            "each follow-up is an objective: the outcome another order would reach",
+                        ),
+                );
+                continue;
+            }
+            report.follow_ups.push(text.to_string());
         }
     }
     if let Some(s) = scan.section("Note") {

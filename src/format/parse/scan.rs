@@ -300,7 +300,8 @@ pub(super) fn check_section_order(
         last = Some(last.map_or(idx, |p| p.max(idx)));
     }
     for label in labels {
-        if scan.section(label).is_none() {
+        // A report's Follow-ups (SPEC §9.5) may be left out.
+        if scan.section(label).is_none() && *label != "Follow-ups" {
             diags.push(
                 Diagnostic::error(0, 1, format!("missing section `{label}`")).help(format!(
                     "{what} has {}, each once, in that order",
