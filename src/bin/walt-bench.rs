@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "walt-bench/plans.rs"]
+mod plans;
+
 use walt::coord::meter::Counter;
 use walt::coord::{Event, Walt};
 use walt::model::order::OrderId;
@@ -453,6 +456,27 @@ submitting {m} orders (median of {rounds} interleaved rounds):"
         "  MCP submit, one session   {:>8.0} orders/s   {:.2}x the processes",
         per_sec(m, mcp_t),
         proc_t.as_secs_f64() / mcp_t.as_secs_f64()
+    );
+    // A 20-part plan's answer after its last report, against one order's close.
+    let (mut ans, mut one) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let (a, o) = plans::answer_time(&work.join(format!("plan{r}")));
+        ans.push(a);
+        one.push(o);
+    }
+    let (answer_t, single_t) = (median(ans), median(one));
+    println!(
+        "
+answering a 20-part plan (median of {rounds} rounds, the real daemon):"
+    );
+    println!(
+        "  one order: report to order.done      {:>8.2} ms   (baseline)",
+        single_t.as_secs_f64() * 1e3
+    );
+    println!(
+        "  last report to plan.answered         {:>8.2} ms   {:.2}x the baseline",
+        answer_t.as_secs_f64() * 1e3,
+        answer_t.as_secs_f64() / single_t.as_secs_f64()
     );
     if args.iter().any(|a| a == "--big") {
         let (rss, took) = rss_in_flight(&work.join("rss"), 10_000);

@@ -115,10 +115,9 @@ pub fn draw(frame: &mut Frame, v: &View) {
             } else {
                 String::new()
             };
-            let label = clip(
-                &format!("plan {} {}/{}{more}: {}", p.id, p.done, p.total, p.goal),
-                row.width as usize,
-            );
+            // The bar (parts done of all) on the left, what it is beside it.
+            let [bar, text] =
+                Layout::horizontal([Constraint::Length(16), Constraint::Min(10)]).areas(*row);
             frame.render_widget(
                 Gauge::default()
                     .ratio(if p.total == 0 {
@@ -127,8 +126,15 @@ pub fn draw(frame: &mut Frame, v: &View) {
                         (p.done as f64 / p.total as f64).clamp(0.0, 1.0)
                     })
                     .use_unicode(false)
-                    .label(label),
-                *row,
+                    .label(format!("{}/{}", p.done, p.total)),
+                bar,
+            );
+            frame.render_widget(
+                Paragraph::new(clip(
+                    &format!(" plan {}{more}: {}", p.id, p.goal),
+                    text.width as usize,
+                )),
+                text,
             );
         }
     }

@@ -572,3 +572,35 @@ fn follow_ups_become_linked_requests_for_a_person_and_never_widen_the_order() {
         "{items:?}"
     );
 }
+
+#[test]
+fn a_retry_on_a_plan_sends_its_escalated_parts_back_and_the_plan_goes_on() {
+    let s = Studio::new();
+    // Part a fails its first two attempts (chip's both), then works.
+    let script = agent(&s, "", &["a"]);
+    let body = std::fs::read_to_string(&script).unwrap().replace(
+        "case \"$part\" in a)",
+        "case \"$part$(sed -n 's/^attempt: //p' \"$WALT_ORDER_FILE\")\" in a1|a2)",
+    );
+    std::fs::write(&script, body).unwrap();
+    s.chip_command(&script, "");
+    let d = Daemon::start(&s);
+    s.deliver("walt", "plan.md", &three_parts());
+    wait_for("the escalation", || {
+        !records(&s, "recovery.escalate").is_empty()
+    });
+    let id = plan_id(&s);
+    let out = s.walt(&["retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_for("the answer", || !records(&s, "plan.answered").is_empty());
+    d.stop();
+    let a = part_ids(&s)[0].1.clone();
+    let retried: Vec<_> = records(&s, "recovery.retry")
+        .into_iter()
+        .filter(|r| r["order"] == a.as_str() && r["rule"] == "person")
+        .collect();
+    assert_eq!(retried.len(), 1);
+    assert!(answer_in(&s, "inbox/walt/done")
+        .unwrap()
+        .contains("status: done"));
+}
