@@ -303,11 +303,11 @@ impl Intake {
                 );
             }
         }
-        if plan.is_some() {
-            // Linted as a plan above; the order parser's verdict does not apply.
-            doc.diagnostics.clear();
+        if let Some(plan) = &plan {
+            // Linted as a plan above (no errors): its diagnostics, not the order parser's.
+            doc.diagnostics = plan.diagnostics.clone();
         }
-        if !doc.is_ok() && plan.is_none() {
+        if !doc.is_ok() {
             return hold(
                 mb,
                 inbox,
