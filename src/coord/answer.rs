@@ -281,10 +281,102 @@ pub fn render(run: &PlanRun, evidence: &[Evidence], checks: &Checks, note: &str)
     out
 }
 
+/// What the brain is asked when it may write an answer's Note.
+pub const NOTE_FORMAT: &str = "\n## Your answer\nThe plan above is answered; the daemon made the checks. Write the answer's Note for the person who asked: one short paragraph of plain prose on one line (what was done, what to look at). No code, no SQL, no diff, no fenced block, no front matter.\n";
+
+/// A plan whose answer waits for the brain's Note: the evidence it will be checked on.
+#[derive(Debug, Clone)]
+pub struct Noting {
+    pub evidence: Vec<Evidence>,
+}
+
+/// The brain's Note as it may stand in an answer, or why it may not.
+pub fn check_note(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("the Note is empty".into());
+    }
+    if t.contains("```") || t.starts_with("---") || t.contains("\n**") || t.contains("\n## ") {
+        return Err("the Note is prose only: no fenced block, front matter or sections".into());
+    }
+    if t.len() > 2000 {
+        return Err(format!("the Note is {} bytes; at most 2000", t.len()));
+    }
+    Ok(one_line(t))
+}
+
 impl Walt {
     /// Answers a plan from its evidence: checked, then written beside its request, or given
-    /// to a person with what does not hold.
+    /// to a person with what does not hold. With a brain, it is first asked for the Note (one
+    /// question at a time: while it thinks about a request, the answer waits a turn).
     pub(super) fn answer(&mut self, id: OrderId, evidence: Vec<Evidence>) -> Vec<Effect> {
+        if self.cfg.walt.brain == crate::format::config::Brain::Command {
+            let Some(run) = self.plans.get_mut(&id) else {
+                return Vec::new();
+            };
+            if !self.consulting.is_empty() || !self.noting.is_empty() {
+                run.answering = false;
+                return Vec::new();
+            }
+            let run = run.clone();
+            let checks = check(&run, &evidence);
+            let message = format!(
+                "## The answer to plan {id}\n{}{NOTE_FORMAT}",
+                render(&run, &evidence, &checks, "(yours to write)")
+            );
+            let need = self.counter.count(&message);
+            if let Ok(mut effects) = self.admit(id, need) {
+                self.peak = self.peak.max(self.meter.hot() + need);
+                self.noting.insert(id, Noting { evidence });
+                effects.push(Effect::Consult {
+                    id,
+                    prompt: self.prompt(Some(&message)),
+                });
+                return effects;
+            }
+            // No room to ask: the answer goes out without the brain's Note.
+        }
+        self.finish_answer(id, evidence, None)
+    }
+
+    /// The brain's Note came back (or did not): the answer goes out either way.
+    pub(super) fn noted(&mut self, id: OrderId, answer: Result<String, String>) -> Vec<Effect> {
+        let Some(n) = self.noting.remove(&id) else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        let note = match answer
+            .map_err(|e| format!("no answer: {e}"))
+            .and_then(|t| check_note(&t))
+        {
+            Ok(note) => Some(note),
+            Err(why) => {
+                effects.push(Effect::Record(
+                    self.stamp(
+                        Record::new("brain.refused")
+                            .level(Level::Warn)
+                            .order(id)
+                            .agent("walt")
+                            .reason(format!("the brain's Note for plan {id} was refused: {why}; the answer goes out without it")),
+                    ),
+                ));
+                None
+            }
+        };
+        // The plan may have been cancelled meanwhile.
+        if !self.plans.contains_key(&id) {
+            return effects;
+        }
+        effects.extend(self.finish_answer(id, n.evidence, note));
+        effects
+    }
+
+    fn finish_answer(
+        &mut self,
+        id: OrderId,
+        evidence: Vec<Evidence>,
+        brain_note: Option<String>,
+    ) -> Vec<Effect> {
         let Some(run) = self.plans.remove(&id) else {
             return Vec::new();
         };
@@ -313,16 +405,19 @@ impl Walt {
         }
         let stem = format!("{id}-{}", slug(&run.plan.goal));
         let status = checks.status();
+        let brain = brain_note
+            .as_deref()
+            .map_or(String::new(), |n| format!("; the brain notes: {n}"));
         let (note, answer_to, folder, name) = if failures.is_empty() {
             (
-                "none".to_string(),
+                brain_note.clone().unwrap_or_else(|| "none".to_string()),
                 AgentName::walt(),
                 Folder::Done,
                 format!("{stem}.answer.md"),
             )
         } else {
             (
-                format!("a person decides: {}", failures.join("; ")),
+                format!("a person decides: {}{brain}", failures.join("; ")),
                 AgentName::human(),
                 Folder::New,
                 format!("{stem}.md"),

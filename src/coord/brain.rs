@@ -157,6 +157,9 @@ impl Walt {
         id: OrderId,
         answer: Result<String, String>,
     ) -> Vec<Effect> {
+        if self.noting.contains_key(&id) {
+            return self.noted(id, answer);
+        }
         let Some(c) = self.consulting.remove(&id) else {
             return Vec::new();
         };

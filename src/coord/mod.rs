@@ -59,6 +59,8 @@ pub struct Walt {
     /// Open plans, and which plan each of their parts belongs to.
     plans: BTreeMap<OrderId, plans::PlanRun>,
     part_of: BTreeMap<OrderId, OrderId>,
+    /// Plans whose answer waits for the brain's Note.
+    noting: BTreeMap<OrderId, answer::Noting>,
     /// Parts that could not be written as Walt's text (said once).
     stuck: BTreeSet<OrderId>,
     /// The shell's clock (seconds since the epoch) and the next id Walt may hand out.
@@ -88,6 +90,7 @@ impl Walt {
             reserved: BTreeMap::new(),
             plans: BTreeMap::new(),
             part_of: BTreeMap::new(),
+            noting: BTreeMap::new(),
             stuck: BTreeSet::new(),
             now: 0,
             next_id: 1,

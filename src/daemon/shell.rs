@@ -423,6 +423,8 @@ impl Shell {
         for plan in gather {
             let parts = self.gather(plan);
             let effects = self.walt.handle(Event::Gathered { plan, parts });
+            // With a brain, Walt asks it for the answer's Note first.
+            let effects = self.brain.ask(effects);
             self.perform(effects)?;
         }
         Ok(())

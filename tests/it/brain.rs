@@ -304,7 +304,7 @@ fn plan_brain(s: &Studio, wide: bool) -> String {
         s,
         "plan.sh",
         &format!(
-            "cat > /dev/null\ncat <<'PLAN'\n---\npriority: normal\n---\n**Goal:** The widget and its gadget are polished.\n\n**Acceptance:**\n- the widget is polished\n- the gadget is polished\n- both build\n\n## Part: widget\nto: chip\n\n**Objective:** The widget is polished.\n\n**Acceptance:**\n- the widget is polished\n- both build\n- the widget has a line\n\n**Files:**\n- repos/app/a.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n\n## Part: gadget\nafter: widget\nto: chip\n\n**Objective:** The gadget is polished.\n\n**Acceptance:**\n- the gadget is polished\n- both build\n- the gadget has a line\n\n**Files:**\n- {b_file}\n\n**Branching:**\n- halt-with-note if the gadget is gone\nPLAN\n"
+            "input=$(cat)\ncase \"$input\" in *\"Write the answer's Note\"*) echo 'Both parts landed; look at repos/app/b.rs first.'; exit 0;; esac\ncat <<'PLAN'\n---\npriority: normal\n---\n**Goal:** The widget and its gadget are polished.\n\n**Acceptance:**\n- the widget is polished\n- the gadget is polished\n- both build\n\n## Part: widget\nto: chip\n\n**Objective:** The widget is polished.\n\n**Acceptance:**\n- the widget is polished\n- both build\n- the widget has a line\n\n**Files:**\n- repos/app/a.rs\n\n**Branching:**\n- halt-with-note if the widget is gone\n\n## Part: gadget\nafter: widget\nto: chip\n\n**Objective:** The gadget is polished.\n\n**Acceptance:**\n- the gadget is polished\n- both build\n- the gadget has a line\n\n**Files:**\n- {b_file}\n\n**Branching:**\n- halt-with-note if the gadget is gone\nPLAN\n"
         ),
     )
 }
@@ -342,6 +342,11 @@ fn the_brain_may_answer_a_loose_request_with_a_plan_and_the_checks_stay_the_daem
     assert!(answer.contains("status: done"), "{answer}");
     assert!(
         answer.contains("- [x] the gadget is polished — gadget (0003)"),
+        "{answer}"
+    );
+    // The brain wrote the Note; the checks stayed the daemon's.
+    assert!(
+        answer.contains("**Note:** Both parts landed; look at repos/app/b.rs first."),
         "{answer}"
     );
 }

@@ -295,3 +295,16 @@ fn a_handoff_brief_carries_every_open_plan() {
         assert!(b.contains("## Open plans\n- plan 0001 "), "{b}");
     }
 }
+
+#[test]
+fn the_brains_note_is_prose_or_it_is_refused() {
+    use walt::coord::answer::check_note;
+    assert_eq!(
+        check_note("  Both parts landed.\nLook at b first. ").unwrap(),
+        "Both parts landed. Look at b first."
+    );
+    assert!(check_note("```sql\nDROP TABLE x;\n```").is_err());
+    assert!(check_note("---\nre: 0001\n---").is_err());
+    assert!(check_note("ok\n**Acceptance:**\n- [x] mine").is_err());
+    assert!(check_note("   ").is_err());
+}
