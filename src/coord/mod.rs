@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod flight;
 pub mod lease;
 pub mod meter;
+pub mod plan_state;
 pub mod plans;
 pub mod reconcile;
 pub mod recovery;
