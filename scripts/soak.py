@@ -3,8 +3,10 @@
 SIGKILL at random moments, many times; then a Jepsen-style count of what went in and what is
 there: lost, duplicated, unexpected. Every third order goes to `bot`, a command agent the
 daemon runs confined; each of its runs takes an flock on its one File, so a run of an order
-while another run of it is alive marks the File (run-twice-at-once). Not part of CI's default
-run.
+while another run of it is alive marks the File (run-twice-at-once). With `--plans`, every
+25th submission is a plan (SPEC §9) of three parts for bot, and each plan is counted too:
+its request once, each part's order at most once (exactly once when the plan is answered), and
+at most one answer. Not part of CI's default run.
 
     cargo build --release && python3 scripts/soak.py [--kills 1000] [--walt target/release/walt]
 """
@@ -14,6 +16,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--kills", type=int, default=1000)
 ap.add_argument("--walt", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "walt"))
 ap.add_argument("--seed", type=int, default=7)
+ap.add_argument("--plans", action="store_true", help="every 25th submission is a plan of three parts, run by bot")
 args = ap.parse_args()
 random.seed(args.seed)
 walt = os.path.abspath(args.walt)
@@ -68,7 +71,33 @@ status: done
 
 **Note:** none
 """
+PLAN = """---
+priority: normal
+---
+**Goal:** The plan {m} is done.
+
+**Acceptance:**
+- `cargo test` passes
+- the widget shines in the demo
+- the changelog names {m}-a
+""" + "".join("""
+## Part: {p}
+{after}
+**Objective:** The widget {{m}}-{p} is polished.
+
+**Acceptance:**
+- `cargo test` passes
+- the widget shines in the demo
+- the changelog names {{m}}-{p}
+
+**Files:**
+- repos/bot/{{m}}-{p}.txt
+
+**Branching:**
+- halt-with-note if the widget is gone
+""".format(p=p, after=a) for p, a in [("a", "to: bot\n"), ("b", "after: a\nto: bot\n"), ("c", "after: a\nto: bot\n")])
 submitted = []
+plans = []
 stop = threading.Event()
 
 def writer():
@@ -77,14 +106,16 @@ def writer():
         m = f"s{i:06d}"
         tmp = os.path.join(studio, "inbox/walt/tmp", m + ".md")
         text = ORDER.format(m=m)
-        if i % 3 == 2:
+        if args.plans and i % 25 == 24:
+            text = PLAN.format(m=m)
+        elif i % 3 == 2:
             text = text.replace("to: chip", "to: bot").replace(f"repos/app/src/{m}.rs", f"repos/bot/{m}.txt")
         with open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(studio, "inbox/walt/new", m + ".md"))
-        submitted.append(m)
+        (plans if args.plans and i % 25 == 24 else submitted).append(m)
         i += 1
         time.sleep(0.01)
 
@@ -134,6 +165,13 @@ for _ in range(600):
         break
     time.sleep(0.1)
 time.sleep(1)
+if args.plans:
+    # Bot runs the plans' parts one at a time: give them time to be answered.
+    for _ in range(3000):
+        active = [n for n in os.listdir(os.path.join(studio, "inbox/walt/active")) if n.endswith(".md")]
+        if not active:
+            break
+        time.sleep(0.1)
 d.send_signal(signal.SIGTERM)
 d.wait()
 
@@ -159,11 +197,39 @@ orders = markers(["inbox/chip/new", "inbox/chip/active", "inbox/chip/done", "inb
 botdir = os.path.join(studio, "repos/bot")
 concurrent = sorted(n for n in os.listdir(botdir) if "CONCURRENT" in open(os.path.join(botdir, n), errors="replace").read())
 bot_runs = sum(open(os.path.join(botdir, n), errors="replace").read().count("run ") for n in os.listdir(botdir))
-sub = set(submitted)
-lost = sorted(sub - set(requests))
+# Plans: each request once, each part at most once (exactly once once answered), one answer.
+plan_bad = []
+parts = {f"{m}-{p}" for m in plans for p in "abc"}
+answered = 0
+for m in plans:
+    reqs = []
+    for folder in ["inbox/walt/new", "inbox/walt/active", "inbox/walt/done", "inbox/walt/held"]:
+        for n in os.listdir(os.path.join(studio, folder)):
+            if n.endswith(".md") and not n.endswith((".why.md", ".answer.md")):
+                try:
+                    if f"**Goal:** The plan {m} is done." in open(os.path.join(studio, folder, n), errors="replace").read():
+                        reqs.append(f"{folder}/{n}")
+                except OSError:
+                    pass
+    if len(reqs) != 1:
+        plan_bad.append((m, "requests", reqs))
+        continue
+    pid = os.path.basename(reqs[0]).split("-")[0]
+    answers = [f"{f}/{n}" for f in ["inbox/walt/done", "inbox/human/new"] for n in os.listdir(os.path.join(studio, f))
+               if n.startswith(pid + "-") and (n.endswith(".answer.md") or f == "inbox/human/new")]
+    done = reqs[0].startswith("inbox/walt/done")
+    if len(answers) > 1 or (done and len(answers) != 1):
+        plan_bad.append((m, "answers", answers))
+    answered += len(answers) == 1
+    for p in "abc":
+        where = orders.get(f"{m}-{p}", [])
+        if len(where) > 1 or (done and len(where) != 1):
+            plan_bad.append((m, p, where))
+sub = set(submitted) | parts
+lost = sorted(set(submitted) - set(requests))
 duplicated = sorted(m for m, where in list(requests.items()) + list(orders.items()) if len(where) > 1)
-unexpected = sorted((set(requests) | set(orders)) - sub)
-routed_lost = sorted(m for m in requests if m in sub and not any(w.startswith("inbox/walt/new") for w in requests[m]) and m not in orders)
+unexpected = sorted((set(requests) | set(orders)) - sub - set(plans))
+routed_lost = sorted(m for m in requests if m in set(submitted) and not any(w.startswith("inbox/walt/new") for w in requests[m]) and m not in orders)
 held = [n for n in os.listdir(os.path.join(studio, "inbox/walt/held")) if not n.endswith(".why.md")]
 whys = {}
 for n in held:
@@ -180,7 +246,11 @@ for why, n in sorted(whys.items(), key=lambda x: -x[1])[:5]:
     print(f"  held {n}: {why}")
 print(f"bot (command agent): {bot_runs} runs over {len(os.listdir(botdir))} orders, {len(os.listdir(os.path.join(studio, 'inbox/bot/done')))} files in bot/done")
 print(f"lost = {len(lost)}, duplicated = {len(duplicated)}, unexpected = {len(unexpected)}, routed-but-orderless = {len(routed_lost)}, run-twice-at-once = {len(concurrent)}")
-if lost or duplicated or unexpected or routed_lost or concurrent:
+if args.plans:
+    print(f"plans: {len(plans)} submitted, {answered} answered, {len(plan_bad)} wrong")
+    for b in plan_bad[:10]:
+        print("  plan", b)
+if lost or duplicated or unexpected or routed_lost or concurrent or plan_bad:
     print("lost:", lost[:10], "duplicated:", duplicated[:10], "unexpected:", unexpected[:10], "orderless:", routed_lost[:10], "concurrent:", concurrent[:10])
     print("studio kept at", studio)
     sys.exit(1)
