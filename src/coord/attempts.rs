@@ -76,8 +76,21 @@ impl Walt {
         report: Option<(OrderId, &str)>,
         effects: &mut Vec<Effect>,
     ) {
-        let to_name = format!("{}.a{}.md", f.stem(), f.attempt);
-        effects.extend(f.archive(id, to_name));
+        self.archive_as(id, f, "md", report, effects);
+    }
+
+    /// `archive`, the attempt's file named `<stem>.a<N>.<suffix>` (a dropped part's is
+    /// `dropped.md`); returns that name.
+    pub(super) fn archive_as(
+        &self,
+        id: OrderId,
+        f: &Flight,
+        suffix: &str,
+        report: Option<(OrderId, &str)>,
+        effects: &mut Vec<Effect>,
+    ) -> String {
+        let to_name = format!("{}.a{}.{suffix}", f.stem(), f.attempt);
+        effects.extend(f.archive(id, to_name.clone()));
         if let Some((rid, rname)) = report {
             self.file_report(
                 id,
@@ -88,6 +101,7 @@ impl Walt {
                 effects,
             );
         }
+        to_name
     }
 
     /// Files a report beside the attempt it answers, and records where the report went.

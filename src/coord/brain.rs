@@ -114,12 +114,7 @@ impl Walt {
         }
         // The brain scopes within the request: its Files may narrow the request's, never
         // widen them (nor reach into state/ when the request does not).
-        let beyond: Vec<&str> = answer
-            .files
-            .iter()
-            .filter(|f| !review::within(&request.files, f))
-            .map(String::as_str)
-            .collect();
+        let beyond = review::beyond(&request.files, &answer.files);
         if !beyond.is_empty() {
             return Err((
                 None,

@@ -146,13 +146,7 @@ impl Walt {
             ));
         }
         for part in &parsed.value.parts {
-            let beyond: Vec<&str> = part
-                .order
-                .files
-                .iter()
-                .filter(|f| !super::review::within(&request.files, f))
-                .map(String::as_str)
-                .collect();
+            let beyond = super::review::beyond(&request.files, &part.order.files);
             if !beyond.is_empty() {
                 return Err((
                     None,
@@ -446,17 +440,10 @@ impl Walt {
             order.header.plan = Some(id);
             order.header.part = Some(part.name.clone());
             let body = parse::render_order(&order);
-            let check = parse::parse_order(
-                body.as_bytes(),
-                Context {
-                    agents: Some(&self.agents),
-                    author: Author::Walt,
-                },
-            );
-            if has_errors(&check.diagnostics) {
+            if let Err(d) = self.lint_as_walt(&body) {
                 // The plan linted; its part as Walt writes it must too. Said once, left waiting.
                 if self.stuck.insert(pid) {
-                    let first = crate::format::diagnostic::first_error(&check.diagnostics);
+                    let first = format!("line {}: {}", d.line, d.message);
                     effects.push(Effect::Record(self.stamp(
                         Record::new("signal.artifact")
                             .level(Level::Warn)
@@ -507,18 +494,7 @@ impl Walt {
         let Some(facts) = self.plan_facts(id) else {
             return;
         };
-        let name = format!("{}.a{}.dropped.md", f.stem(), f.attempt);
-        effects.extend(f.archive(id, name.clone()));
-        if let Some((rid, rname)) = report {
-            self.file_report(
-                id,
-                rid,
-                rname,
-                &f.agent,
-                format!("{}.a{}.report.md", f.stem(), f.attempt),
-                effects,
-            );
-        }
+        let name = self.archive_as(id, f, "dropped.md", report, effects);
         effects.push(Effect::Record(self.stamp(
             Record::new("plan.part-dropped")
                 .level(Level::Warn)

@@ -1,7 +1,6 @@
 //! Taking a request: lint it as a person's, route it by the routing rules, author the order
 //! Walt writes, check that it lints as his own text, and write it once the meter admits it.
 
-use crate::format::diagnostic::has_errors;
 use crate::format::parse::{self, Author, Context};
 use crate::model::order::{OrderId, WorkOrder};
 use crate::model::record::{Level, Record};
@@ -124,19 +123,7 @@ impl Walt {
         }
         let order = self.author(id, &request, &decision);
         let body = parse::render_order(&order);
-        let check = parse::parse_order(
-            body.as_bytes(),
-            Context {
-                agents: Some(&self.agents),
-                author: Author::Walt,
-            },
-        );
-        if has_errors(&check.diagnostics) {
-            let d = check
-                .diagnostics
-                .iter()
-                .find(|d| d.is_error())
-                .expect("has errors");
+        if let Err(d) = self.lint_as_walt(&body) {
             let event = if d.signal == Some("artifact") {
                 "signal.artifact"
             } else {
@@ -250,6 +237,24 @@ impl Walt {
         }
         effects.push(Effect::Record(self.stamp(written)));
         effects
+    }
+
+    /// Whether an order Walt is about to write lints as his own text; the first error if not.
+    pub(super) fn lint_as_walt(
+        &self,
+        body: &str,
+    ) -> Result<(), crate::format::diagnostic::Diagnostic> {
+        let check = parse::parse_order(
+            body.as_bytes(),
+            Context {
+                agents: Some(&self.agents),
+                author: Author::Walt,
+            },
+        );
+        match check.diagnostics.into_iter().find(|d| d.is_error()) {
+            Some(d) => Err(d),
+            None => Ok(()),
+        }
     }
 
     /// The work order Walt writes for a routed request: the request's four parts, canonical,

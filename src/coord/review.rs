@@ -139,3 +139,12 @@ pub fn review(
         })
     }
 }
+
+/// The paths of `files` outside `within` (what a brain's answer may not add to a request's).
+pub fn beyond<'a>(within_files: &[String], files: &'a [String]) -> Vec<&'a str> {
+    files
+        .iter()
+        .filter(|f| !within(within_files, f))
+        .map(String::as_str)
+        .collect()
+}

@@ -65,28 +65,8 @@ fn the_readme_plan_walkthrough_runs_as_written() {
 
 #[test]
 fn the_readme_walkthrough_runs_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(&*WALT).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let script = format!(
-        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}\n",
-        walkthrough()
-    );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dir.path())
-        .env("PATH", path)
-        .env("TMPDIR", dir.path())
-        .env_remove("WALT_ROOT")
-        .output()
-        .unwrap();
-    let text = format!("{}\n{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "the walk-through failed:\n{text}");
+    let (ok, text) = run_block(&walkthrough());
+    assert!(ok, "the walk-through failed:\n{text}");
     assert!(text.contains("order.done"), "{text}");
     assert!(
         text.contains("0001-pipeline-items-has-an-index-on-used.report.md"),
