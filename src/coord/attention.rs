@@ -62,6 +62,10 @@ fn condition(r: &Record) -> Option<(String, String, String)> {
                 format!("inbox/human/new/{path}: {reason}"),
             ))
         }
+        "plan.lost" => {
+            let o = order?;
+            Some((format!("plan:{o}"), kind("plan"), reason))
+        }
         "budget.exceeded" => {
             let o = order?;
             Some((format!("budget:{o}"), kind("budget"), reason))

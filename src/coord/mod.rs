@@ -167,10 +167,7 @@ impl Walt {
             },
             Event::Decision { id, kind, by } => self.decision(id, kind, by),
             Event::BrainAnswer { id, answer } => self.brain_answer(id, answer),
-            Event::ResumePlans(plans) => {
-                self.resume_plans(plans);
-                Vec::new()
-            }
+            Event::ResumePlans(plans) => self.resume_plans(plans),
             Event::Tick => self.tick(),
             Event::Gathered { plan, parts } => self.answer(plan, parts),
         }

@@ -159,8 +159,9 @@ impl PlanRun {
 pub struct PlanResume {
     pub id: OrderId,
     pub name: String,
-    /// The request's text (from `inbox/walt/new/` or `active/`).
-    pub text: String,
+    /// The request's text (from `inbox/walt/new/` or `active/`, or the journal for a brain's
+    /// plan); `None` when it cannot be read.
+    pub text: Option<String>,
     /// Its request is in `active/` already.
     pub started: bool,
     pub accepted_at: i64,

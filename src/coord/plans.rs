@@ -305,12 +305,42 @@ impl Walt {
     }
 
     /// Takes up the open plans at start-up.
-    pub(super) fn resume_plans(&mut self, plans: Vec<PlanResume>) {
+    pub(super) fn resume_plans(&mut self, plans: Vec<PlanResume>) -> Vec<Effect> {
+        let mut effects = Vec::new();
         for r in plans {
-            let plan = parse::parse_plan(r.text.as_bytes(), Context::default()).value;
-            if plan.parts.len() != r.parts.len() {
+            let plan = r
+                .text
+                .as_deref()
+                .map(|t| parse::parse_plan(t.as_bytes(), Context::default()).value);
+            let names: Vec<&str> = r.parts.iter().map(|(n, ..)| n.as_str()).collect();
+            let why = match &plan {
+                None => Some("its request cannot be read".to_string()),
+                Some(p) if p.parts.iter().map(|x| x.name.as_str()).ne(names.iter().copied()) => {
+                    Some(format!(
+                        "its request no longer has the parts the journal gave ids ({}); it was changed by hand",
+                        names.join(", ")
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                // Not taken up: said, so a person knows (its parts in flight finish as orders).
+                effects.push(Effect::Record(
+                    self.stamp(
+                        Record::new("plan.lost")
+                            .level(Level::Error)
+                            .order(r.id)
+                            .agent("walt")
+                            .path(r.name.clone())
+                            .reason(format!(
+                                "plan {} is not taken up: {why}; its parts in flight finish as orders, and a person decides the rest",
+                                r.id
+                            )),
+                    ),
+                ));
                 continue;
             }
+            let plan = plan.expect("checked");
             let parts = r
                 .parts
                 .into_iter()
@@ -337,9 +367,9 @@ impl Walt {
             if run.started {
                 self.meter.set_plan(r.id, run.line(), self.counter.as_ref());
             }
-            // Past its budget already: said once more, so the log of this run says it too.
             self.plans.insert(r.id, run);
         }
+        effects
     }
 
     /// A part left flight: done, dropped or cancelled.

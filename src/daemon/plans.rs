@@ -118,9 +118,7 @@ impl Shell {
                 Ok(Ok(bytes)) => Some(text(bytes)),
                 _ => None,
             };
-            let Some(text) = plan.text.clone().or_else(from_file) else {
-                continue;
-            };
+            let text = plan.text.clone().or_else(from_file);
             let parts = plan
                 .parts
                 .iter()

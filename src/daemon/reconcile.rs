@@ -168,7 +168,8 @@ impl Shell {
         let resumed = self.sort_out(results);
         self.walt.handle(Event::Resume(resumed));
         let plans = self.open_plans();
-        self.walt.handle(Event::ResumePlans(plans));
+        let effects = self.walt.handle(Event::ResumePlans(plans));
+        self.perform(effects)?;
         // Resumed from a long run, Walt's context may start above rotate_at: hand off to a
         // fresh generation at once rather than carry it past the ceiling.
         let effects = self.walt.settle();

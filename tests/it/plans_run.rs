@@ -604,3 +604,39 @@ fn a_retry_on_a_plan_sends_its_escalated_parts_back_and_the_plan_goes_on() {
         .unwrap()
         .contains("status: done"));
 }
+
+#[test]
+fn a_plan_whose_request_was_changed_by_hand_is_said_not_taken_up_and_its_part_in_flight_stays() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    s.deliver(
+        "walt",
+        "plan.md",
+        &crate::plans::PLAN.replace("to: rex\n", "to: chip\n"),
+    );
+    wait_for("the first part", || {
+        s.ls("inbox/chip/new").len() == 1 && s.ls("inbox/walt/active").len() == 1
+    });
+    d.stop();
+    let name = s.ls("inbox/walt/active")[0].clone();
+    let path = format!("inbox/walt/active/{name}");
+    s.write(
+        &path,
+        &s.read(&path).replace("## Part: audit", "## Part: review"),
+    );
+    let d = Daemon::start(&s);
+    wait_for("plan.lost", || !records(&s, "plan.lost").is_empty());
+    let st = s.status();
+    d.stop();
+    let why = records(&s, "plan.lost")[0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("no longer has the parts the journal gave ids (index, audit)"),
+        "{why}"
+    );
+    assert_eq!(s.ls("inbox/chip/new").len(), 1, "the part in flight stays");
+    let items = st["attention"]["items"].as_array().unwrap();
+    assert!(items.iter().any(|i| i["key"] == "plan:0001"), "{items:?}");
+}
