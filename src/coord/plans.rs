@@ -182,24 +182,13 @@ impl Walt {
         let by_brain = text.is_some();
         for part in &plan.parts {
             if let Err(refusal) = route::route(&self.cfg, &part_request(&plan, part)) {
-                let sig = matches!(refusal, route::Refusal::OverrideNeeded { .. });
-                let event = if sig {
-                    "signal.override"
-                } else {
-                    "delivery.held"
-                };
-                return self.hold(
-                    id,
-                    name,
-                    event,
-                    format!(
-                        "part {} (line {}): {}",
-                        part.name,
-                        part.line,
-                        refusal.describe()
-                    ),
-                    sig,
+                let why = format!(
+                    "part {} (line {}): {}",
+                    part.name,
+                    part.line,
+                    refusal.describe()
                 );
+                return self.hold_refused(id, name, &refusal, why);
             }
         }
         let parts: Vec<PartRun> = plan

@@ -58,6 +58,23 @@ impl Walt {
         ]
     }
 
+    /// Holds a request the routing rules refuse, saying `why` (a signal when it is one).
+    pub(super) fn hold_refused(
+        &self,
+        id: OrderId,
+        name: String,
+        refusal: &Refusal,
+        why: String,
+    ) -> Vec<Effect> {
+        let event = if refusal.signal().is_some() {
+            "signal.override"
+        } else {
+            "delivery.held"
+        };
+        let sig = matches!(refusal, Refusal::OverrideNeeded { .. });
+        self.hold(id, name, event, why, sig)
+    }
+
     pub(super) fn request(&mut self, id: OrderId, name: String, text: String) -> Vec<Effect> {
         if self.plans.contains_key(&id) || parse::looks_like_plan(&text) {
             return self.plan_request(id, name, text);
@@ -101,15 +118,7 @@ impl Walt {
     ) -> Vec<Effect> {
         let decision = match route::route(&self.cfg, &request) {
             Ok(d) => d,
-            Err(refusal) => {
-                let event = if refusal.signal().is_some() {
-                    "signal.override"
-                } else {
-                    "delivery.held"
-                };
-                let sig = matches!(refusal, Refusal::OverrideNeeded { .. });
-                return self.hold(id, name, event, refusal.describe(), sig);
-            }
+            Err(refusal) => return self.hold_refused(id, name, &refusal, refusal.describe()),
         };
         // Reservations (SPEC §9.3): a request the rules would route waits while an order in
         // flight holds one of its Files (one they refuse is held at once, as ever).

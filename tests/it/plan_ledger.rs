@@ -308,3 +308,65 @@ fn the_brains_note_is_prose_or_it_is_refused() {
     assert!(check_note("ok\n**Acceptance:**\n- [x] mine").is_err());
     assert!(check_note("   ").is_err());
 }
+
+mod recovery_with_plan_facts {
+    use walt::coord::recovery::{decide, reroute, Decision, Facts, Failure, PlanFacts};
+    use walt::model::order::{AgentName, OrderId, Priority};
+
+    fn facts(budget_left: Option<i64>, time_left: Option<i64>) -> Facts {
+        let a = |n: &str| AgentName::new(n).unwrap();
+        Facts {
+            agent: a("chip"),
+            attempt: 1,
+            attempts: 3,
+            fallbacks: vec![a("rex")],
+            tried: vec![a("chip")],
+            priority: Priority::Normal,
+            hops: 0,
+            max_hops: 3,
+            plan: Some(PlanFacts {
+                plan: OrderId(40),
+                part: "index".into(),
+                optional: false,
+                budget_left,
+                time_left,
+            }),
+        }
+    }
+
+    #[test]
+    fn with_budget_and_time_left_a_part_is_retried_as_any_order() {
+        let f = Failure::Failed("tests fail".into());
+        assert!(matches!(
+            decide(&f, &facts(Some(10), Some(60))),
+            Decision::Retry { .. }
+        ));
+        let to = AgentName::new("rex").unwrap();
+        assert!(matches!(
+            reroute(&to, &facts(None, None)),
+            Decision::Reassign { .. }
+        ));
+    }
+
+    #[test]
+    fn past_the_deadline_or_the_budget_nothing_is_retried_or_reassigned() {
+        let f = Failure::Failed("tests fail".into());
+        let to = AgentName::new("rex").unwrap();
+        for (b, t, says) in [
+            (Some(10), Some(0), "past its deadline"),
+            (Some(0), Some(60), "has spent its budget"),
+            (Some(-5), None, "has spent its budget (5 tokens over)"),
+        ] {
+            match decide(&f, &facts(b, t)) {
+                Decision::Escalate { why } => assert!(why.contains(says), "{why}"),
+                other => panic!("{other:?}"),
+            }
+            match reroute(&to, &facts(b, t)) {
+                Decision::Escalate { why } => {
+                    assert!(why.contains("nothing is reassigned"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

@@ -640,3 +640,65 @@ fn a_plan_whose_request_was_changed_by_hand_is_said_not_taken_up_and_its_part_in
     let items = st["attention"]["items"].as_array().unwrap();
     assert!(items.iter().any(|i| i["key"] == "plan:0001"), "{items:?}");
 }
+
+#[test]
+fn a_part_the_rules_refuse_holds_the_whole_plan_naming_the_part_and_its_line() {
+    let s = Studio::new();
+    let d = Daemon::start(&s);
+    // audit's Files are chip's (`*.sql`): `to: rex` without `override:` is refused.
+    let text = crate::plans::PLAN.replace(
+        "- repos/pipeline/AUDIT.md",
+        "- repos/pipeline/migrations/0042_audit.sql",
+    );
+    s.deliver("walt", "plan.md", &text);
+    wait_for("held", || s.ls("inbox/walt/held").len() == 2);
+    d.stop();
+    let held = records(&s, "signal.override");
+    assert_eq!(held.len(), 1);
+    let line = text.lines().position(|l| l == "## Part: audit").unwrap() + 1;
+    let why = held[0]["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("part audit (line {line}): ")),
+        "{why}"
+    );
+    assert!(records(&s, "plan.accepted").is_empty());
+    assert!(s.ls("inbox/chip/new").is_empty() && s.ls("inbox/rex/new").is_empty());
+}
+
+/// A hostile agent replaces a done part's filed report with a link (to a report that still
+/// reads as accepted) or a hard link to a copy kept elsewhere: the answer reads neither, and
+/// goes to a person instead of answering from what the link points at.
+#[test]
+fn a_filed_report_replaced_by_a_link_or_a_hard_link_is_not_read_for_the_answer() {
+    for how in ["symlink", "hardlink"] {
+        let s = Studio::new();
+        s.chip_command(&agent(&s, "[ \"$part\" = b ] && sleep 2", &[]), "");
+        let d = Daemon::start(&s);
+        s.deliver("walt", "plan.md", &three_parts());
+        wait_for("a done", || !records(&s, "order.done").is_empty());
+        let a = part_ids(&s)[0].1.clone();
+        let report = s
+            .ls("inbox/chip/done")
+            .into_iter()
+            .find(|n| n.starts_with(&a) && n.ends_with(".report.md"))
+            .unwrap();
+        let path = s.path(&format!("inbox/chip/done/{report}"));
+        let elsewhere = s.path("../kept-report.md");
+        std::fs::copy(&path, &elsewhere).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        match how {
+            "symlink" => std::os::unix::fs::symlink(&elsewhere, &path).unwrap(),
+            _ => std::fs::hard_link(&elsewhere, &path).unwrap(),
+        }
+        wait_for("the escalation", || {
+            !records(&s, "plan.escalated").is_empty()
+        });
+        d.stop();
+        let answer = answer_in(&s, "inbox/human/new").expect("an answer for a person");
+        assert!(
+            answer.contains(&format!("a ({a}): its accepted report cannot be read")),
+            "{how}: {answer}"
+        );
+        assert!(records(&s, "plan.answered").is_empty(), "{how}");
+    }
+}
